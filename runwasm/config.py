@@ -1,0 +1,136 @@
+"""Node configuration: /etc/runwasm/config.toml (RUNWASM_CONFIG overrides the path).
+
+Read on the handler's hot path, so only the standard library is imported up front; the
+TOML parser loads only when the file exists (tomllib where the interpreter has it,
+tomlkit on 3.9/3.10). The admin side writes the file with tomlkit so comments survive.
+"""
+
+from __future__ import annotations
+
+import os
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Final
+
+from runwasm.annotations import ENGINE_NAMES
+from runwasm.errors import RunwasmError
+
+DEFAULT_PATH: Final = "/etc/runwasm/config.toml"
+DETECTION_MODES: Final = ("annotations", "smart")
+LOG_LEVELS: Final = ("debug", "info", "warn", "error")
+
+
+class NodeConfig:
+    """Validated node settings (a plain class: dataclasses cost ~10 ms to import)."""
+
+    __slots__ = ("path", "delegate", "search", "default_engine", "detection", "log_file",
+                 "log_level")
+
+    def __init__(
+        self,
+        path: str = DEFAULT_PATH,
+        *,
+        # A path, or a name searched on PATH; empty means: the first of `search` found.
+        delegate: str = "",
+        search: tuple[str, ...] = ("runc", "crun"),
+        default_engine: str = "wasmtime",
+        # "annotations": only annotated containers are Wasm; "smart": every container
+        # reaching runwasm is sniffed as with module.wasm.image/variant=compat-smart.
+        detection: str = "annotations",
+        log_file: str = "",
+        log_level: str = "info",
+    ) -> None:
+        self.path = path
+        self.delegate = delegate
+        self.search = search
+        self.default_engine = default_engine
+        self.detection = detection
+        self.log_file = log_file
+        self.log_level = log_level
+
+
+# section -> key -> (field name, expected type)
+_SCHEMA: Final[dict[str, dict[str, tuple[str, type]]]] = {
+    "runtime": {"delegate": ("delegate", str), "search": ("search", list)},
+    "wasm": {"default_engine": ("default_engine", str), "detection": ("detection", str)},
+    "log": {"file": ("log_file", str), "level": ("log_level", str)},
+}
+
+
+def config_path() -> str:
+    return os.environ.get("RUNWASM_CONFIG") or DEFAULT_PATH
+
+
+def load(path: str | None = None) -> NodeConfig:
+    """The node config; defaults when the file does not exist."""
+    path = path or config_path()
+    try:
+        with open(path, "rb") as f:
+            raw = f.read()
+    except FileNotFoundError:
+        return NodeConfig(path=path)
+    except OSError as e:
+        raise RunwasmError(f"config {path}: {e.strerror}") from None
+    return from_mapping(_parse_toml(raw, path), path)
+
+
+def _parse_toml(raw: bytes, path: str) -> dict[str, Any]:
+    try:
+        text = raw.decode()
+    except UnicodeDecodeError:
+        raise RunwasmError(f"config {path}: not UTF-8 text") from None
+    try:
+        import tomllib  # type: ignore[import-not-found,unused-ignore]
+
+        try:
+            data: dict[str, Any] = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as e:
+            raise RunwasmError(f"config {path}: invalid TOML: {e}") from None
+        return data
+    except ImportError:
+        import tomlkit
+        from tomlkit.exceptions import TOMLKitError
+
+        try:
+            return tomlkit.parse(text).unwrap()
+        except TOMLKitError as e:
+            raise RunwasmError(f"config {path}: invalid TOML: {e}") from None
+
+
+def from_mapping(data: dict[str, Any], path: str = DEFAULT_PATH) -> NodeConfig:
+    """Validate a parsed config; errors name the offending key."""
+    values: dict[str, Any] = {}
+    for section, table in data.items():
+        keys = _SCHEMA.get(section)
+        if keys is None or not isinstance(table, dict):
+            raise RunwasmError(f"config {path}: unknown section [{section}]")
+        for key, value in table.items():
+            if key not in keys:
+                raise RunwasmError(f"config {path}: unknown key {section}.{key}")
+            field, kind = keys[key]
+            if not isinstance(value, kind):
+                raise RunwasmError(
+                    f"config {path}: {section}.{key} must be a {_type_name(kind)}"
+                )
+            values[field] = value
+    search = values.get("search")
+    if search is not None:
+        if not search or not all(isinstance(s, str) and s for s in search):
+            raise RunwasmError(f"config {path}: runtime.search must list runtime names")
+        values["search"] = tuple(search)
+    _check_choice(path, "wasm.default_engine", values.get("default_engine"), ENGINE_NAMES)
+    _check_choice(path, "wasm.detection", values.get("detection"), DETECTION_MODES)
+    _check_choice(path, "log.level", values.get("log_level"), LOG_LEVELS)
+    return NodeConfig(path=path, **values)
+
+
+def _check_choice(path: str, key: str, value: str | None, choices: tuple[str, ...]) -> None:
+    if value is not None and value not in choices:
+        raise RunwasmError(
+            f"config {path}: {key} = {value!r} is not one of {', '.join(choices)}"
+        )
+
+
+def _type_name(kind: type) -> str:
+    return {str: "string", list: "list", bool: "boolean", int: "integer"}[kind]

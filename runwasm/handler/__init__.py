@@ -1,0 +1,1 @@
+"""Host side: argv, classification, spec rewrite, delegate exec, logging."""

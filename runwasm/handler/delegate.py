@@ -1,0 +1,56 @@
+"""Find the delegate runtime (runc or crun) and hand the call over to it."""
+
+from __future__ import annotations
+
+import os
+
+from runwasm.errors import RunwasmError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import NoReturn
+
+    from runwasm.config import NodeConfig
+
+_DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+def _executable(path: str) -> bool:
+    return os.path.isfile(path) and os.access(path, os.X_OK)
+
+
+def _search(name: str) -> str | None:
+    if "/" in name:
+        return os.path.abspath(name) if _executable(name) else None
+    for directory in (os.environ.get("PATH") or _DEFAULT_PATH).split(os.pathsep):
+        candidate = os.path.join(directory or ".", name)
+        if _executable(candidate):
+            return candidate
+    return None
+
+
+def find(config: NodeConfig) -> str:
+    """The delegate's path; a clear error when none is installed."""
+    if config.delegate:
+        found = _search(config.delegate)
+        if found is None:
+            raise RunwasmError(
+                f"delegate runtime {config.delegate!r} (runtime.delegate in {config.path})"
+                " not found or not executable"
+            )
+        return found
+    for name in config.search:
+        found = _search(name)
+        if found is not None:
+            return found
+    raise RunwasmError(
+        "no delegate runtime found: searched PATH for " + ", ".join(config.search)
+    )
+
+
+def execute(delegate: str, args: list[str]) -> NoReturn:
+    """Replace this process with the delegate: pid, stdio, fds and exit status pass through."""
+    try:
+        os.execv(delegate, [os.path.basename(delegate), *args])
+    except OSError as e:
+        raise RunwasmError(f"exec delegate {delegate}: {e.strerror}") from None

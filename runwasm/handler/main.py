@@ -1,0 +1,78 @@
+"""runwasm's entry point: a runc-compatible command line.
+
+Only create, run and exec are looked at; everything else is the delegate's, by
+os.execv with the same argv. Keep this path on the standard library.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from runwasm import config as node_config
+from runwasm.errors import RunwasmError
+from runwasm.handler import argv as argv_scan
+from runwasm.handler import delegate as delegates
+from runwasm.handler.log import Log
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import NoReturn
+
+    from runwasm.config import NodeConfig
+    from runwasm.handler.argv import Invocation
+
+ADMIN_VERBS = frozenset()  # the admin CLI (typer) comes with later issues
+
+
+def main() -> NoReturn:
+    args = sys.argv[1:]
+    inv = argv_scan.scan(args)
+    log = Log(inv.log_path, inv.log_format, debug=inv.globals.get("debug") == "true")
+    try:
+        config = node_config.load()
+        log.node_file, log.node_level = config.log_file, config.log_level
+        sys.exit(_dispatch(inv, config, log))
+    except RunwasmError as e:
+        log.error(f"runwasm: {e.message}")
+        sys.exit(e.exit_code)
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+def _dispatch(inv: Invocation, config: NodeConfig, log: Log) -> int:
+    delegate = delegates.find(config)
+    if inv.verb is None and inv.globals.get("version") == "true":
+        from runwasm.handler import info
+
+        info.version(delegate)
+    if inv.verb == "features":
+        from runwasm.handler import info
+
+        return info.features(delegate, inv.args[: inv.verb_index])
+    if inv.verb in ("create", "run"):
+        return _create(inv, config, log, delegate)
+    if inv.verb == "exec":
+        from runwasm.handler import exec_process
+
+        new_args = exec_process.prepare_exec(delegate, inv)
+        if new_args is not None:
+            log.info(f"runwasm: exec in wasm container {inv.container_id} through the launcher")
+            delegates.execute(delegate, new_args)
+    delegates.execute(delegate, inv.args)
+
+
+def _create(inv: Invocation, config: NodeConfig, log: Log, delegate: str) -> NoReturn:
+    from runwasm.handler import create
+
+    if not inv.container_id:
+        delegates.execute(delegate, inv.args)  # runc explains what is missing
+    bundle = inv.option("bundle") or os.getcwd()
+    decision = create.prepare(bundle, config, log)
+    if not decision.wasm:
+        delegates.execute(delegate, inv.args)
+    try:
+        delegates.execute(delegate, inv.args)
+    except RunwasmError:
+        create.restore(bundle)
+        raise

@@ -1,0 +1,1 @@
+"""Container side: the process runc starts in place of the guest."""
