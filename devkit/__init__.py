@@ -1,0 +1,1 @@
+"""Development helpers (not shipped): build test modules, rootfs trees and bundles."""
