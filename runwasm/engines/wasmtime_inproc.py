@@ -41,9 +41,10 @@ class WasmtimeInProcess(Engine):
         wasi.inherit_stdin()
         wasi.inherit_stdout()
         wasi.inherit_stderr()
-        mutable = not plan.readonly
-        wasi.preopen_dir(APP_ROOT, "/", mutable)
-        wasi.preopen_dir(plan.cwd, ".", mutable)
+        # Writable at the WASI level: a read-only image root is a read-only mount, so
+        # the kernel refuses writes to it (EROFS) while volumes under it stay writable.
+        wasi.preopen_dir(APP_ROOT, "/")
+        wasi.preopen_dir(plan.cwd, ".")
         store = wasmtime.Store(engine)
         store.set_wasi(wasi)
         store.set_epoch_deadline(1)
@@ -80,8 +81,16 @@ def _guest(path: str) -> str:
 
 
 def _first_line(error: BaseException) -> str:
+    """One line: the cause wasmtime gives after its backtrace, else the first line."""
     text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
+    if not text:
+        return type(error).__name__
+    head, _, cause = text.partition("Caused by:")
+    lines = [line.strip() for line in (cause or head).splitlines() if line.strip()]
+    if cause and "backtrace" in head:
+        # "wasm trap: wasm `unreachable` instruction executed" (+ the frame, briefly)
+        return lines[0] if lines else head.splitlines()[0]
+    return lines[0] if lines else text.splitlines()[0]
 
 
 ADAPTER = WasmtimeInProcess()
