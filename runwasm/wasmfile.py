@@ -68,13 +68,14 @@ def _leb_u32(f: BinaryIO) -> int:
     raise ValueError("LEB128 integer too long")
 
 
-def function_exports(path: str) -> set[str]:
+def function_exports(path: str, name: str = "") -> set[str]:
     """Walk a core module's sections; its exported function names.
 
-    Raises RunwasmError naming the file when the sections do not tile it exactly
+    Raises RunwasmError naming the file (as `name`, e.g. its path in the image) when the sections do not tile it exactly
     (truncated, padded or corrupt).
     """
     exports: set[str] = set()
+    shown = name or path
     try:
         with open(path, "rb") as f:
             size = f.seek(0, 2)
@@ -90,18 +91,18 @@ def function_exports(path: str) -> set[str]:
                     raise ValueError(f"section {section} runs past the end of the file")
                 if section == _EXPORT_SECTION:
                     for _ in range(_leb_u32(f)):
-                        name = f.read(_leb_u32(f)).decode("utf-8", "replace")
+                        export = f.read(_leb_u32(f)).decode("utf-8", "replace")
                         kind = f.read(1)
                         _leb_u32(f)
                         if kind and kind[0] == _FUNC_EXPORT:
-                            exports.add(name)
+                            exports.add(export)
                     if f.tell() != start + length:
                         raise ValueError("export section is malformed")
                 f.seek(start + length)
     except (EOFError, IndexError):
-        raise RunwasmError(f"module {path} is truncated or corrupt") from None
+        raise RunwasmError(f"module {shown} is truncated or corrupt") from None
     except ValueError as e:
-        raise RunwasmError(f"module {path} is corrupt: {e}") from None
+        raise RunwasmError(f"module {shown} is corrupt: {e}") from None
     except OSError as e:
-        raise RunwasmError(f"module {path}: {e.strerror}") from None
+        raise RunwasmError(f"module {shown}: {e.strerror}") from None
     return exports

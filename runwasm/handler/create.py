@@ -116,7 +116,7 @@ def _check_module(decision: Decision) -> None:
         )
     if decision.kind != wasmfile.MODULE:
         return  # text format: compiled by the engine in the launcher
-    exports = wasmfile.function_exports(decision.host_module)
+    exports = wasmfile.function_exports(decision.host_module, decision.module)
     if "_start" not in exports:
         what = " (a reactor module: it exports _initialize)" if "_initialize" in exports else ""
         raise RunwasmError(f"module {decision.module} exports no _start function{what}")

@@ -126,7 +126,7 @@ def prepare_exec(delegate: str, inv: Invocation) -> list[str] | None:
             f"exec: container {container_id} runs WebAssembly: {args[0]} is not a "
             "WebAssembly module in the image (only modules from the image can be executed)"
         )
-    if kind == wasmfile.MODULE and "_start" not in wasmfile.function_exports(host):
+    if kind == wasmfile.MODULE and "_start" not in wasmfile.function_exports(host, module or ""):
         raise RunwasmError(f"exec: module {module} exports no _start function")
     readonly = bool((spec.get("root") or {}).get("readonly"))
     engine = _container_engine(bundle)
@@ -144,7 +144,9 @@ def prepare_exec(delegate: str, inv: Invocation) -> list[str] | None:
 
 def _container_engine(bundle: str) -> str:
     """The engine the container's own plan names."""
-    spec = load_spec(open(os.path.join(bundle, "config.json"), "rb").read(), bundle)
+    path = os.path.join(bundle, "config.json")
+    with open(path, "rb") as f:
+        spec = load_spec(f.read(), path)
     launcher_args = (spec.get("process") or {}).get("args") or []
     try:
         return str(Plan.from_json(launcher_args[-1]).engine)

@@ -7,6 +7,7 @@ import array
 import os
 import socket
 import threading
+import time
 from pathlib import Path
 
 from conftest import Runtime, wasm_bundle
@@ -202,7 +203,11 @@ def test_runc_manages_a_wasm_container(runtime: Runtime, modules: dict[str, Path
     pid = int(pid_file.read_text())
     assert state["pid"] == pid
     assert runtime.runc("start", container_id).returncode == 0
-    # The pid runc and the caller know is the launcher itself, not a wrapper.
+    # The pid runc and the caller know is the launcher itself, not a wrapper (runc init
+    # execs it right after `start` returns).
+    deadline = time.monotonic() + 5
+    while b"runc" in Path(f"/proc/{pid}/cmdline").read_bytes() and time.monotonic() < deadline:
+        time.sleep(0.02)
     assert b"runwasm.launcher.main" in Path(f"/proc/{pid}/cmdline").read_bytes()
     assert runtime.state(container_id)["status"] == "running"  # type: ignore[index]
     assert runtime.runc("pause", container_id).returncode == 0
