@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import os
 
+from runwasm.annotations import ENGINE_NAMES
+from runwasm.errors import RunwasmError
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any, Final
-
-from runwasm.annotations import ENGINE_NAMES
-from runwasm.errors import RunwasmError
 
 DEFAULT_PATH: Final = "/etc/runwasm/config.toml"
 DETECTION_MODES: Final = ("annotations", "smart")

@@ -25,16 +25,18 @@ class _Context:
 
 _WS = " \t\n\r"
 
+_scan: Any = None
+_encode: Any = None
 try:
     import _json
 
-    _scan = _json.make_scanner(_Context())
+    _scan = _json.make_scanner(_Context())  # type: ignore[arg-type]
     _encode = _json.make_encoder(
-        None, None, _json.encode_basestring_ascii, None, ":", ",", False, False, True
+        None, None, _json.encode_basestring_ascii, None,  # type: ignore[arg-type]
+        ":", ",", False, False, True,
     )
 except (ImportError, AttributeError):  # pragma: no cover - CPython always has it
-    _scan = None
-    _encode = None
+    pass
 
 
 def loads(text: str | bytes) -> Any:

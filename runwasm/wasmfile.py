@@ -71,8 +71,8 @@ def _leb_u32(f: BinaryIO) -> int:
 def function_exports(path: str, name: str = "") -> set[str]:
     """Walk a core module's sections; its exported function names.
 
-    Raises RunwasmError naming the file (as `name`, e.g. its path in the image) when the sections do not tile it exactly
-    (truncated, padded or corrupt).
+    Raises RunwasmError naming the file (as `name`, e.g. its path in the image) when
+    the sections do not tile it exactly (truncated, padded or corrupt).
     """
     exports: set[str] = set()
     shown = name or path

@@ -55,7 +55,9 @@ class WasmtimeInProcess(Engine):
         except wasmtime.ExitTrap as e:
             return int(e.code)
         except (wasmtime.WasmtimeError, wasmtime.Trap) as e:
-            raise EngineError(f"cannot instantiate {_guest(plan.module)}: {_first_line(e)}") from None
+            raise EngineError(
+                f"cannot instantiate {_guest(plan.module)}: {_first_line(e)}"
+            ) from None
         start = instance.exports(store).get("_start")
         if not isinstance(start, wasmtime.Func):
             raise EngineError(f"{_guest(plan.module)} exports no _start function")

@@ -20,9 +20,8 @@ _LEVELS: Final = {"debug": 0, "info": 1, "warn": 2, "warning": 2, "error": 3}
 
 def _timestamp() -> str:
     now = time.time()
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + ".%09dZ" % int(
-        (now % 1) * 1e9
-    )
+    nanos = int((now % 1) * 1e9)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{nanos:09d}Z"
 
 
 def _escape(text: str) -> str:
@@ -31,7 +30,7 @@ def _escape(text: str) -> str:
         if ch in '"\\':
             out.append("\\" + ch)
         elif ch < " ":
-            out.append("\\u%04x" % ord(ch))
+            out.append(f"\\u{ord(ch):04x}")
         else:
             out.append(ch)
     return "".join(out)
@@ -39,8 +38,8 @@ def _escape(text: str) -> str:
 
 def format_record(level: str, msg: str, fmt: str) -> str:
     if fmt == "json":
-        return '{"level":"%s","msg":"%s","time":"%s"}\n' % (level, _escape(msg), _timestamp())
-    return 'time="%s" level=%s msg="%s"\n' % (_timestamp(), level, _escape(msg))
+        return f'{{"level":"{level}","msg":"{_escape(msg)}","time":"{_timestamp()}"}}\n'
+    return f'time="{_timestamp()}" level={level} msg="{_escape(msg)}"\n'
 
 
 class Log:

@@ -22,8 +22,6 @@ if TYPE_CHECKING:
     from runwasm.config import NodeConfig
     from runwasm.handler.argv import Invocation
 
-ADMIN_VERBS = frozenset()  # the admin CLI (typer) comes with later issues
-
 
 def main() -> NoReturn:
     args = sys.argv[1:]
