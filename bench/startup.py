@@ -1,6 +1,6 @@
 """Startup benchmark: what runwasm adds on top of runc, measured side by side.
 
-    .venv/bin/python bench/startup.py [--runs N] [--warmup N] [--root DIR]
+    .venv/bin/python bench/startup.py [--runs N] [--warmup N] [--root DIR] [--breakdown]
 
 Three groups, each run round-robin (A, B, C, A, B, C, ...) so that drift on the machine
 (CPU frequency, page cache, other load) hits every command alike:
@@ -13,6 +13,10 @@ Three groups, each run round-robin (A, B, C, A, B, C, ...) so that drift on the 
 3. context: the launcher's interpreter importing `wasmtime` with the launcher's import
    path, beside the bare interpreter start.
 
+With --breakdown, group 2 also runs variants of the engine view (the same mounts with
+/usr/bin/true, with a bare interpreter, with only the launcher's imports, and with
+in-process timestamps around each launcher phase), to show where a Wasm start goes.
+
 Prints medians and p90 in ms, the derived overheads and whether the targets are met.
 It makes no assertions; run it as root. Everything it creates lives in its own runc
 root and a temporary directory, and is removed on exit, failure or Ctrl-C.
@@ -21,6 +25,7 @@ root and a temporary directory, and is removed on exit, failure or Ctrl-C.
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import os
 import shutil
@@ -64,12 +69,14 @@ class Command:
         self.root = root
         self.container = container
         self.samples_ms: list[float] = []
+        self.last_stderr = b""
 
     def once(self) -> float:
         start = time.perf_counter_ns()
         done = subprocess.run(self.argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                               stderr=subprocess.PIPE, check=False)
         elapsed = (time.perf_counter_ns() - start) / 1e6
+        self.last_stderr = done.stderr
         if self.container and os.path.exists(os.path.join(self.root, self.container)):
             delete(self.root, self.container)  # untimed; `run` normally deletes it itself
         if done.returncode != 0:
@@ -77,6 +84,10 @@ class Command:
             raise BenchError(f"{self.label}: exit code {done.returncode}: {err}\n"
                              f"  command: {' '.join(self.argv)}")
         return elapsed
+
+    def reset(self) -> None:
+        """Forget what warm-up runs recorded."""
+        self.samples_ms.clear()
 
     def median(self) -> float:
         return statistics.median(self.samples_ms)
@@ -99,6 +110,8 @@ def measure(title: str, commands: list[Command], runs: int, warmup: int) -> None
     for _ in range(warmup):
         for command in commands:
             command.once()
+    for command in commands:
+        command.reset()
     for _ in range(runs):
         for command in commands:
             command.samples_ms.append(command.once())
@@ -145,7 +158,106 @@ class Bench:
             pass
 
 
-def run_all(bench: Bench, runs: int, warmup: int) -> dict[str, Command]:
+# Labels, used again to derive the figures.
+RUNWASM_STATE = "runwasm state"
+RUNC_STATE = "runc state"
+BARE = "python -I -S -c pass"
+WASM_RUN = "runwasm run (wasm hello)"
+VIEW_RUN = "runc run (engine view)"
+TRUE_RUN = "runc run (busybox true)"
+ENGINE_IMPORT = "python -I -S -c 'import wasmtime'"
+ENGINE_IMPORT_EXIT = "  same, then os._exit(0)"
+BARE3 = "python -I -S -c pass (group 3)"
+VIEW_TRUE = "  view: /usr/bin/true"
+VIEW_PASS = "  view: python -c pass"
+VIEW_IMPORTS = "  view: launcher imports only"
+VIEW_PHASES = "  view: launcher, timestamped"
+
+# The launcher's steps (runwasm.launcher.main + engines.wasmtime_inproc) with
+# timestamps: `python -I -S -c PHASES PLAN_JSON` inside the engine view.
+PHASES = """\
+import time
+t = [time.perf_counter()]
+import sys
+sys.path[:0] = {paths!r}
+from runwasm.engines import registry, base
+from runwasm.launcher import main, signals
+from runwasm.plan import APP_ROOT, Plan
+t.append(time.perf_counter())
+import wasmtime
+t.append(time.perf_counter())
+plan = Plan.from_json(sys.argv[1])
+config = wasmtime.Config()
+config.epoch_interruption = True
+engine = wasmtime.Engine(config)
+module = wasmtime.Module.from_file(engine, plan.module)
+t.append(time.perf_counter())
+wasi = wasmtime.WasiConfig()
+wasi.argv = plan.args
+wasi.inherit_stdin()
+wasi.inherit_stdout()
+wasi.inherit_stderr()
+wasi.preopen_dir(APP_ROOT, "/")
+wasi.preopen_dir(plan.cwd, ".")
+store = wasmtime.Store(engine)
+store.set_wasi(wasi)
+store.set_epoch_deadline(1)
+linker = wasmtime.Linker(engine)
+linker.define_wasi()
+instance = linker.instantiate(store, module)
+try:
+    instance.exports(store)["_start"](store)
+except wasmtime.ExitTrap:
+    pass
+t.append(time.perf_counter())
+sys.stdout.flush()
+sys.stderr.write("PHASES " + " ".join("%.3f" % ((b - a) * 1e3) for a, b in zip(t, t[1:])))
+sys.stderr.flush()
+import os
+os._exit(0)
+"""
+PHASE_NAMES = ("runwasm launcher modules", "import wasmtime", "Engine + Module.from_file",
+               "WASI + instantiate + _start")
+
+
+def view_variant(wasm_bundle: Path, directory: Path, args: list[str]) -> Path:
+    """A bundle with the engine view runwasm wrote for `wasm_bundle`, other process.args.
+
+    root.path and every mount source in the view are absolute, so the copy runs the
+    same container layout."""
+    spec = json.loads((wasm_bundle / "config.json").read_text())
+    spec["process"]["args"] = args
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "config.json").write_text(json.dumps(spec))
+    return directory
+
+
+def runc_run(label: str, root: str, bundle: Path, container: str) -> Command:
+    return Command(label, ["runc", "--root", root, "run", "--bundle", str(bundle), container],
+                   root=root, container=container)
+
+
+class Phases(Command):
+    """The timestamped launcher; keeps the in-process phase durations of each run."""
+
+    def __init__(self, label: str, argv: list[str], *, root: str, container: str) -> None:
+        super().__init__(label, argv, root=root, container=container)
+        self.phases: list[list[float]] = []
+
+    def once(self) -> float:
+        elapsed = super().once()
+        line = self.last_stderr.decode(errors="replace").strip().splitlines()[-1:]
+        if not line or not line[0].startswith("PHASES "):
+            raise BenchError(f"{self.label}: no PHASES line on stderr: {self.last_stderr!r}")
+        self.phases.append([float(x) for x in line[0].split()[1:]])
+        return elapsed
+
+    def reset(self) -> None:
+        super().reset()
+        self.phases.clear()
+
+
+def run_all(bench: Bench, runs: int, warmup: int, breakdown: bool) -> list[Command]:
     root = bench.root
     runwasm = str(RUNWASM)
     interpreter, import_paths = launcher_paths()
@@ -158,72 +270,107 @@ def run_all(bench: Bench, runs: int, warmup: int) -> dict[str, Command]:
     if started.returncode != 0:
         raise BenchError(f"could not start the busybox sleep container {sleeper}")
 
-    bare = Command("python -I -S -c pass (bare)", [interpreter, "-I", "-S", "-c", "pass"])
     passthrough = [
-        Command("runwasm state", [runwasm, "--root", root, "state", sleeper]),
-        Command("runc state", ["runc", "--root", root, "state", sleeper]),
-        bare,
+        Command(RUNWASM_STATE, [runwasm, "--root", root, "state", sleeper]),
+        Command(RUNC_STATE, ["runc", "--root", root, "state", sleeper]),
+        Command(BARE, [interpreter, "-I", "-S", "-c", "pass"]),
     ]
     measure("1/3 passthrough", passthrough, runs, warmup)
+    delete(root, sleeper)
 
-    wasm_id, view_id, true_id = (bench.container_id(n) for n in ("wasm", "view", "true"))
-    wasm_run = Command("runwasm run (wasm hello)",
+    wasm_id = bench.container_id("wasm")
+    wasm_run = Command(WASM_RUN,
                        [runwasm, "--root", root, "run", "--bundle", str(wasm_bundle), wasm_id],
                        root=root, container=wasm_id)
     # Once runwasm has run the bundle, config.json holds the engine view it hands runc.
     wasm_run.once()
-    view_run = Command("runc run (engine view)",
-                       ["runc", "--root", root, "run", "--bundle", str(wasm_bundle), view_id],
-                       root=root, container=view_id)
-    true_run = Command("runc run (busybox true)",
-                       ["runc", "--root", root, "run", "--bundle", str(true_bundle), true_id],
-                       root=root, container=true_id)
-    measure("2/3 wasm container", [wasm_run, view_run, true_run], runs, warmup)
+    group2 = [wasm_run, runc_run(VIEW_RUN, root, wasm_bundle, bench.container_id("view"))]
+    if breakdown:
+        boot = f"import sys;sys.path[:0]={import_paths!r};" \
+               "import runwasm.launcher.main, runwasm.launcher.signals, " \
+               "runwasm.engines.registry, runwasm.engines.wasmtime_inproc;" \
+               "import os;os._exit(0)"  # the launcher skips interpreter teardown too
+        plan = json.loads((wasm_bundle / "config.json").read_text())["process"]["args"][-1]
+        true = os.path.realpath(shutil.which("true") or "/usr/bin/true")
+        variants = [
+            (VIEW_TRUE, "view-true", [true]),
+            (VIEW_PASS, "view-pass", [interpreter, "-I", "-S", "-c", "pass"]),
+            (VIEW_IMPORTS, "view-imports", [interpreter, "-I", "-S", "-c", boot]),
+        ]
+        for label, name, args in variants:
+            bundle_dir = view_variant(wasm_bundle, bench.tmp / name, args)
+            group2.append(runc_run(label, root, bundle_dir, bench.container_id(name)))
+        phases_dir = view_variant(wasm_bundle, bench.tmp / "view-phases", [
+            interpreter, "-I", "-S", "-c", PHASES.format(paths=import_paths), plan])
+        phases_id = bench.container_id("view-phases")
+        group2.append(Phases(VIEW_PHASES, ["runc", "--root", root, "run", "--bundle",
+                                           str(phases_dir), phases_id],
+                             root=root, container=phases_id))
+    group2.append(runc_run(TRUE_RUN, root, true_bundle, bench.container_id("true")))
+    measure("2/3 wasm container", group2, runs, warmup)
 
-    boot = f"import sys;sys.path[:0]={import_paths!r};import wasmtime"
-    bare_again = Command("python -I -S -c pass (bare, group 3)",
-                         [interpreter, "-I", "-S", "-c", "pass"])
-    engine_import = Command("python -I -S -c 'import wasmtime'",
-                            [interpreter, "-I", "-S", "-c", boot])
-    measure("3/3 engine import", [engine_import, bare_again], runs, warmup)
-
-    delete(root, sleeper)
-    return {c.label: c for c in [*passthrough, wasm_run, view_run, true_run, engine_import,
-                                 bare_again]}
+    engine_boot = f"import sys;sys.path[:0]={import_paths!r};import wasmtime"
+    group3 = [Command(ENGINE_IMPORT, [interpreter, "-I", "-S", "-c", engine_boot]),
+              # As the launcher ends: without interpreter teardown.
+              Command(ENGINE_IMPORT_EXIT, [interpreter, "-I", "-S", "-c",
+                                           engine_boot + ";import os;os._exit(0)"]),
+              Command(BARE3, [interpreter, "-I", "-S", "-c", "pass"])]
+    measure("3/3 engine import", group3, runs, warmup)
+    return [*passthrough, *group2, *group3]
 
 
 def verdict(ok: bool) -> str:
     return "met" if ok else "NOT MET"
 
 
-def report(commands: dict[str, Command], runs: int) -> None:
-    width = max(len(label) for label in commands)
+def report(commands: list[Command], runs: int) -> None:
+    by_label = {c.label: c for c in commands}
+    width = max(len(c.label) for c in commands)
     print()
     print(f"{'command':<{width}}  {'median':>8}  {'p90':>8}  {'min':>8}   (ms, {runs} runs)")
-    for label, command in commands.items():
-        print(f"{label:<{width}}  {command.median():8.2f}  {command.p90():8.2f}  "
+    for command in commands:
+        print(f"{command.label:<{width}}  {command.median():8.2f}  {command.p90():8.2f}  "
               f"{min(command.samples_ms):8.2f}")
 
     def med(label: str) -> float:
-        return commands[label].median()
+        return by_label[label].median()
 
-    runwasm_state, runc_state = med("runwasm state"), med("runc state")
-    bare = med("python -I -S -c pass (bare)")
-    overhead = runwasm_state - runc_state
-    wasm, view, true = (med("runwasm run (wasm hello)"), med("runc run (engine view)"),
-                        med("runc run (busybox true)"))
+    overhead = med(RUNWASM_STATE) - med(RUNC_STATE)
+    bare = med(BARE)
+    wasm, view, true = med(WASM_RUN), med(VIEW_RUN), med(TRUE_RUN)
     ratio = wasm / true
-    engine = med("python -I -S -c 'import wasmtime'")
-    bare3 = med("python -I -S -c pass (bare, group 3)")
 
     print()
-    print("derived (from medians, ms)")
-    print(f"  passthrough overhead  runwasm state - runc state      {overhead:8.2f}")
-    print(f"                        overhead - bare interpreter     {overhead - bare:8.2f}")
-    print(f"  wasm container        runwasm run / runc run (true)   {ratio:8.2f}x")
-    print(f"                        handler: runwasm - engine view  {wasm - view:8.2f}")
-    print(f"                        launcher: engine view - true    {view - true:8.2f}")
-    print(f"  engine import         import wasmtime - bare          {engine - bare3:8.2f}")
+    print("derived (differences of medians, ms)")
+    rows = [
+        ("passthrough overhead (runwasm state - runc state)", overhead),
+        ("  minus bare interpreter start", overhead - bare),
+        ("wasm: handler (runwasm run - engine view)", wasm - view),
+        ("wasm: launcher (engine view - busybox true)", view - true),
+    ]
+    if VIEW_PHASES in by_label:
+        rows += [
+            ("  view mounts (view true - busybox true)", med(VIEW_TRUE) - true),
+            ("  interpreter start (view pass - view true)", med(VIEW_PASS) - med(VIEW_TRUE)),
+            ("  launcher imports (view imports - view pass)",
+             med(VIEW_IMPORTS) - med(VIEW_PASS)),
+            ("  compile + run (engine view - view imports)", view - med(VIEW_IMPORTS)),
+        ]
+    rows.append(("engine import (import wasmtime - bare)", med(ENGINE_IMPORT) - med(BARE3)))
+    rows.append(("  without teardown (then os._exit - bare)",
+                 med(ENGINE_IMPORT_EXIT) - med(BARE3)))
+    label_width = max(len(label) for label, _ in rows)
+    for label, value in rows:
+        print(f"  {label:<{label_width}}  {value:8.2f}")
+    print(f"  {'wasm run / runc run (busybox true)':<{label_width}}  {ratio:8.2f}x")
+    phases = by_label.get(VIEW_PHASES)
+    if isinstance(phases, Phases) and phases.phases:
+        print()
+        print("launcher phases, in-process (median ms, timestamped launcher in the engine view)")
+        for i, name in enumerate(PHASE_NAMES):
+            print(f"  {name:<{label_width}}  "
+                  f"{statistics.median(run[i] for run in phases.phases):8.2f}")
+
     print()
     print(f"target 1 (passthrough overhead <= bare start + {PASSTHROUGH_SLACK_MS:g} ms): "
           f"{verdict(overhead <= bare + PASSTHROUGH_SLACK_MS)} "
@@ -238,6 +385,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=30, help="timed rounds per group")
     parser.add_argument("--warmup", type=int, default=3, help="untimed rounds first")
     parser.add_argument("--root", default=DEFAULT_ROOT, help="runc root directory to use")
+    parser.add_argument("--breakdown", action="store_true",
+                        help="also time engine-view variants: where a Wasm start goes")
     args = parser.parse_args(argv)
     if args.runs < 1 or args.warmup < 0:
         parser.error("--runs must be >= 1 and --warmup >= 0")
@@ -254,7 +403,7 @@ def main(argv: list[str] | None = None) -> int:
           f"{os.getloadavg()[0]:.2f}; runc root {bench.root}, bundles in {bench.tmp}",
           file=sys.stderr)
     try:
-        commands = run_all(bench, args.runs, args.warmup)
+        commands = run_all(bench, args.runs, args.warmup, args.breakdown)
     except (BenchError, subprocess.CalledProcessError, OSError) as e:
         print(f"startup.py: {e}", file=sys.stderr)
         return 1

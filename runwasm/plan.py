@@ -37,6 +37,8 @@ class Plan:
     @classmethod
     def from_json(cls, text: str) -> Plan:
         data: dict[str, Any] = jsonfast.loads(text)
+        if not isinstance(data, dict):
+            raise ValueError("plan is not a JSON object")
         if data.get("v") != VERSION:
             raise ValueError(f"plan version {data.get('v')!r}, expected {VERSION}")
         return cls(engine=data["engine"], module=data["module"], kind=data["kind"],

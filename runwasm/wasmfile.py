@@ -15,7 +15,9 @@ if TYPE_CHECKING:
 MAGIC: Final = b"\0asm"
 CORE_VERSION: Final = b"\x01\x00\x00\x00"
 COMPONENT_VERSION: Final = b"\x0d\x00\x01\x00"  # version 0x0d, layer 1
+_CUSTOM_SECTION: Final = 0
 _EXPORT_SECTION: Final = 7
+_LAST_SECTION: Final = 13  # tag section (exception handling)
 _FUNC_EXPORT: Final = 0
 
 # Kinds returned by sniff().
@@ -89,6 +91,10 @@ def function_exports(path: str, name: str = "") -> set[str]:
                 start = f.tell()
                 if start + length > size:
                     raise ValueError(f"section {section} runs past the end of the file")
+                if section > _LAST_SECTION:
+                    raise ValueError(f"unknown section id {section}")
+                if section == _CUSTOM_SECTION and (length == 0 or _leb_u32(f) > length - 1):
+                    raise ValueError("custom section without a valid name")
                 if section == _EXPORT_SECTION:
                     for _ in range(_leb_u32(f)):
                         export = f.read(_leb_u32(f)).decode("utf-8", "replace")

@@ -137,11 +137,12 @@ def scan(args: list[str]) -> Invocation:
         start = i
         name, value = split
         name = ALIASES.get(name, name)
-        if value is None and name in values and i + 1 < n:
+        if value is None and name in values:
+            if i + 1 >= n:
+                break  # a value flag missing its value: runc reports it
             i += 1
             value = args[i]
-        elif value is None and name not in bools and name not in values:
-            value = None  # unknown flag: taken as a boolean, runc will judge it
+        # An unknown flag is taken as a boolean; runc judges it.
         inv.options.setdefault(name, []).append("true" if value is None else value)
         inv.option_spans.setdefault(name, []).append((start, i + 1))
         i += 1

@@ -97,10 +97,13 @@ def _entrypoint(spec: dict[str, Any], rootfs: str) -> tuple[str, str] | None:
     if not args:
         return None
     cwd = process.get("cwd") or "/"
-    found = rootfs_paths.find_program(rootfs, args[0], cwd, process.get("env") or [])
-    if found is None:
-        return None
-    return found, rootfs_paths.resolve(rootfs, found)
+    try:
+        found = rootfs_paths.find_program(rootfs, args[0], cwd, process.get("env") or [])
+        if found is None:
+            return None
+        return found, rootfs_paths.resolve(rootfs, found)
+    except OSError as e:
+        raise RunwasmError(f"resolve entrypoint {args[0]} in the image: {e.strerror}") from None
 
 
 def _sniff(spec: dict[str, Any], rootfs: str, engine: str, why: str) -> Decision:

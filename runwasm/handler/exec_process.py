@@ -118,9 +118,12 @@ def prepare_exec(delegate: str, inv: Invocation) -> list[str] | None:
         raise RunwasmError(f"exec: container {container_id}: no command given")
     rootfs = rootfs_of(spec, bundle)
     cwd = process.get("cwd") or "/"
-    module = rootfs_paths.find_program(rootfs, args[0], cwd, process.get("env") or [])
-    host = rootfs_paths.resolve(rootfs, module) if module else ""
-    kind = wasmfile.sniff_file(host) if module else wasmfile.UNKNOWN
+    try:
+        module = rootfs_paths.find_program(rootfs, args[0], cwd, process.get("env") or [])
+        host = rootfs_paths.resolve(rootfs, module) if module else ""
+        kind = wasmfile.sniff_file(host) if module else wasmfile.UNKNOWN
+    except OSError:
+        module, host, kind = None, "", wasmfile.UNKNOWN
     if kind not in (wasmfile.MODULE, wasmfile.WAT):
         raise RunwasmError(
             f"exec: container {container_id} runs WebAssembly: {args[0]} is not a "

@@ -64,10 +64,12 @@ class Log:
 
     def error(self, msg: str) -> None:
         """The one line a user sees, plus the log record."""
+        # Paths may not be UTF-8: show their bytes escaped rather than fail.
+        shown = msg.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
         try:
-            sys.stderr.write(msg + "\n")
+            sys.stderr.write(shown + "\n")
             sys.stderr.flush()
-        except OSError:
+        except (OSError, ValueError):
             pass
         self.record("error", msg)
 
@@ -78,6 +80,6 @@ def _append(path: str, line: str) -> None:
     except OSError:
         return  # a log we cannot open must not turn success into failure
     try:
-        os.write(fd, line.encode())
+        os.write(fd, line.encode("utf-8", "surrogateescape"))  # paths may not be UTF-8
     finally:
         os.close(fd)

@@ -1,0 +1,125 @@
+"""runwasm.jsonfast: JSON through _json alone, behaving like the json package."""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from runwasm import jsonfast
+
+SETTINGS = settings(max_examples=200, deadline=None, database=None)
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+    lambda inner: st.lists(inner, max_size=5) | st.dictionaries(st.text(), inner, max_size=5),
+    max_leaves=15,
+)
+SCALARS = st.none() | st.booleans() | st.integers() | st.text(max_size=5)
+
+
+WHITESPACE = st.sampled_from(["", " ", "\n", "\t\r\n "])
+
+
+@SETTINGS
+@given(JSON_VALUES, WHITESPACE, WHITESPACE)
+def test_round_trip(value: Any, before: str, after: str) -> None:
+    text = jsonfast.dumps(value)
+    # compact and ASCII-only, exactly as json.dumps with compact separators
+    assert text == json.dumps(value, separators=(",", ":"))
+    assert text.isascii()
+    assert "\n" not in text
+    assert jsonfast.loads(text) == value
+    assert jsonfast.loads((before + text + after).encode()) == value
+    assert jsonfast.loads(before + text + after) == value
+
+
+JSONISH = st.text(alphabet='{}[]",:0123456789.eE+-truefalsnNIiy \t\n\\u\x00', max_size=20)
+
+
+def _normal(value: Any) -> str:
+    return json.dumps(value, sort_keys=False)
+
+
+@SETTINGS
+@given(st.one_of(JSONISH, st.text(max_size=20)))
+def test_loads_agrees_with_json(text: str) -> None:
+    """Same value as json.loads, or a ValueError where json.loads raises one."""
+    try:
+        want = json.loads(text)
+    except ValueError:
+        with pytest.raises(ValueError):
+            jsonfast.loads(text)
+        return
+    assert _normal(jsonfast.loads(text)) == _normal(want)
+
+
+@settings(max_examples=100, deadline=None, database=None)
+@given(SCALARS | st.lists(SCALARS, max_size=3),
+       st.text(min_size=1, max_size=5).filter(lambda s: s.strip(" \t\n\r")))
+def test_trailing_data_is_an_error(value: Any, junk: str) -> None:
+    with pytest.raises(ValueError):
+        jsonfast.loads(jsonfast.dumps(value) + " " + junk)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["", "   ", "{", "[1,]", '{"a":1,}', "{'a':1}", '{"a" 1}', "tru", "01", "1.",
+     '"unterminated', '"\x01"', "[1] [2]", '{"a":1}x', '{"a":1}{}', "1 2", "nul",
+     "\ufeff{}", "\x0c1"],
+)
+def test_malformed(text: str) -> None:
+    with pytest.raises(ValueError):
+        jsonfast.loads(text)
+
+
+def test_extra_data_message_has_offset() -> None:
+    with pytest.raises(ValueError, match="offset 7"):
+        jsonfast.loads('{"a":1} x')
+
+
+def test_bytes_utf8_and_bom() -> None:
+    assert jsonfast.loads('{"é":"ü"}'.encode()) == {"é": "ü"}
+    assert jsonfast.loads(b'\xef\xbb\xbf{"a":1}') == {"a": 1}
+
+
+def test_bytes_not_utf8_is_value_error() -> None:
+    with pytest.raises(ValueError):
+        jsonfast.loads(b'{"a":"\xff"}')
+
+
+def test_non_finite_floats() -> None:
+    assert math.isnan(jsonfast.loads("NaN"))
+    assert jsonfast.loads("[Infinity,-Infinity]") == [math.inf, -math.inf]
+    assert jsonfast.dumps([math.inf, -math.inf]) == "[Infinity,-Infinity]"
+    assert jsonfast.dumps(math.nan) == "NaN"
+
+
+def test_dumps_escapes_to_ascii() -> None:
+    assert jsonfast.dumps({"k": 'é"\\\n\x00\U0001f600'}) == (
+        '{"k":"\\u00e9\\"\\\\\\n\\u0000\\ud83d\\ude00"}'
+    )
+
+
+def test_dumps_keys_and_order() -> None:
+    assert jsonfast.dumps({"b": 1, "a": [True, None, 1.5]}) == '{"b":1,"a":[true,null,1.5]}'
+    assert jsonfast.dumps({1: "x"}) == '{"1":"x"}'
+    assert jsonfast.dumps((1, 2)) == "[1,2]"
+
+
+def test_dumps_unserializable_raises_type_error() -> None:
+    with pytest.raises(TypeError):
+        jsonfast.dumps({"x": object()})
+
+
+def test_big_config_like_document() -> None:
+    doc = {"ociVersion": "1.0.2", "process": {"args": ["/app.wasm", "--x=1"],
+           "env": [f"V{i}={i}" for i in range(200)], "cwd": "/"},
+           "mounts": [{"destination": f"/m{i}", "options": ["ro"]} for i in range(50)],
+           "linux": {"uidMappings": [], "resources": {"memory": {"limit": 2 ** 40}}}}
+    assert jsonfast.loads(jsonfast.dumps(doc)) == doc
+    assert jsonfast.loads(json.dumps(doc, indent=4)) == doc

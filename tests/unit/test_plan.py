@@ -1,0 +1,97 @@
+"""runwasm.plan: the plan the handler gives the launcher, as JSON in argv."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from runwasm import plan as plan_module
+from runwasm.plan import Plan
+
+
+def _plan(**overrides: object) -> Plan:
+    fields: dict[str, object] = {
+        "engine": "wasmtime", "module": "/.app/app.wasm", "kind": "module",
+        "args": ["/app.wasm", "--flag", "é \"q\"\n"], "cwd": "/.app/srv", "readonly": True,
+    }
+    fields.update(overrides)
+    return Plan(**fields)  # type: ignore[arg-type]
+
+
+def _fields(p: Plan) -> tuple[object, ...]:
+    return (p.engine, p.module, p.kind, p.args, p.cwd, p.readonly)
+
+
+def test_app_root() -> None:
+    assert plan_module.APP_ROOT == "/.app"
+
+
+def test_round_trip() -> None:
+    original = _plan()
+    text = original.to_json()
+    again = Plan.from_json(text)
+    assert _fields(again) == _fields(original)
+    assert isinstance(again.args, list)
+
+
+def test_json_shape() -> None:
+    text = _plan(readonly=False).to_json()
+    assert text.isascii()
+    assert "\n" not in text  # one argv entry, one line
+    data = json.loads(text)
+    assert data == {
+        "v": plan_module.VERSION, "engine": "wasmtime", "module": "/.app/app.wasm",
+        "kind": "module", "args": ["/app.wasm", "--flag", "é \"q\"\n"], "cwd": "/.app/srv",
+        "readonly": False,
+    }
+
+
+@settings(max_examples=100, deadline=None, database=None)
+@given(
+    st.sampled_from(["wasmtime", "wasmedge", "wasmer"]),
+    st.text(),
+    st.sampled_from(["module", "component", "wat"]),
+    st.lists(st.text(), max_size=6),
+    st.text(),
+    st.booleans(),
+)
+def test_round_trip_any(engine: str, module: str, kind: str, args: list[str], cwd: str,
+                        readonly: bool) -> None:
+    p = Plan(engine=engine, module=module, kind=kind, args=args, cwd=cwd, readonly=readonly)
+    assert _fields(Plan.from_json(p.to_json())) == (engine, module, kind, args, cwd, readonly)
+
+
+@pytest.mark.parametrize("version", [0, 2, "1", None, 1.5])
+def test_version_mismatch(version: object) -> None:
+    data = json.loads(_plan().to_json())
+    data["v"] = version
+    with pytest.raises(ValueError, match="plan version"):
+        Plan.from_json(json.dumps(data))
+
+
+def test_version_missing() -> None:
+    data = json.loads(_plan().to_json())
+    del data["v"]
+    with pytest.raises(ValueError, match="expected 1"):
+        Plan.from_json(json.dumps(data))
+
+
+def test_malformed_json_is_value_error() -> None:
+    with pytest.raises(ValueError):
+        Plan.from_json('{"v": 1, "engine": ')
+
+
+def test_missing_field_is_key_error() -> None:
+    data = json.loads(_plan().to_json())
+    del data["module"]
+    with pytest.raises(KeyError):
+        Plan.from_json(json.dumps(data))
+
+
+@pytest.mark.parametrize("text", ["[]", '"plan"', "1", "null"])
+def test_non_object_plan_is_a_caught_error(text: str) -> None:
+    with pytest.raises((ValueError, KeyError, TypeError)):
+        Plan.from_json(text)
