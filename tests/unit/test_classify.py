@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 import wasmtime
+from fstree import link, put
 
 from runwasm.config import NodeConfig
 from runwasm.errors import RunwasmError
@@ -25,20 +26,6 @@ GARBAGE = b"hello, this is not a program\n"
 
 DEFAULT = NodeConfig()
 SMART = NodeConfig(path="/etc/runwasm/test.toml", detection="smart")
-
-
-def put(root: Path, path: str, data: bytes) -> Path:
-    target = root / path.lstrip("/")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_bytes(data)
-    return target
-
-
-def link(root: Path, path: str, to: str) -> Path:
-    where = root / path.lstrip("/")
-    where.parent.mkdir(parents=True, exist_ok=True)
-    os.symlink(to, where)
-    return where
 
 
 def spec(annotations: dict[str, str] | None = None, args: list[str] | None = None,

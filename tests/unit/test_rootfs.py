@@ -7,24 +7,11 @@ import os
 from pathlib import Path
 
 import pytest
+from fstree import link, put
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from runwasm.handler.rootfs import find_program, resolve
-
-
-def put(root: Path, path: str, data: bytes = b"x") -> Path:
-    target = root / path.lstrip("/")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_bytes(data)
-    return target
-
-
-def link(root: Path, path: str, to: str) -> Path:
-    where = root / path.lstrip("/")
-    where.parent.mkdir(parents=True, exist_ok=True)
-    os.symlink(to, where)
-    return where
 
 
 @pytest.fixture
