@@ -15,3 +15,26 @@ def load(name: str) -> Engine:
         raise EngineError(f"engine {name!r} is not available in this runwasm")
     engine: Engine = importlib.import_module(module_name).ADAPTER
     return engine
+
+
+def describe_all(config: object) -> list[dict[str, object]]:
+    """One row per known engine, for `runwasm engines`."""
+    rows: list[dict[str, object]] = []
+    for name in BUILTIN:
+        try:
+            load(name)
+            installed, version = True, _version(name)
+        except (EngineError, ImportError):
+            installed, version = False, ""
+        rows.append({"name": name, "installed": installed, "version": version,
+                     "path": "", "capabilities": ["wasi-p1"]})
+    return rows
+
+
+def _version(name: str) -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(name)
+    except PackageNotFoundError:
+        return ""

@@ -39,6 +39,12 @@ def main() -> NoReturn:
 
 
 def _dispatch(inv: Invocation, config: NodeConfig, log: Log) -> int:
+    from runwasm.cli import VERBS as ADMIN_VERBS  # a dict literal, no imports
+
+    if inv.verb in ADMIN_VERBS:
+        from runwasm.cli.app import run
+
+        return run(inv.args[inv.verb_index:])
     delegate = delegates.find(config)
     if inv.verb is None and inv.globals.get("version") == "true":
         from runwasm.handler import info

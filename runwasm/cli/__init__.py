@@ -1,0 +1,9 @@
+"""The admin CLI (typer + rich): verbs runc does not have, for people and node jobs.
+
+Loaded only when argv names an admin verb; the runc-compatible path never imports it.
+"""
+
+# admin verb -> module defining `register(app)`; one module per verb.
+VERBS = {
+    "engines": "runwasm.cli.engines",
+}
