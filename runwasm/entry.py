@@ -2,10 +2,14 @@
 
 pip's console-script wrapper imports `site` and `re` before runwasm runs, about 15 ms on
 a small node, on every call CRI-O makes. This script skips both: the import path is
-fixed when it is written (runwasm's own location, then the site directories it was
-installed with).
+fixed when it is written.
 
     python -m runwasm.entry TARGET
+        for this interpreter: runwasm's own location, then the site directories it was
+        installed with (scripts/setup.sh writes .venv/bin/runwasm so);
+    python -m runwasm.entry TARGET --python /usr/bin/python3 --path /usr/lib/runwasm
+        for another interpreter and a fixed import path (the packages' /usr/bin/runwasm,
+        whose private directory holds runwasm and its dependencies).
 """
 
 from __future__ import annotations
@@ -23,24 +27,44 @@ main()
 """
 
 
-def script(python: str) -> str:
+def default_paths() -> list[str]:
+    """runwasm's own location, then this interpreter's site directories."""
     package_parent = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     paths = [package_parent]
     for directory in site.getsitepackages():
         if directory not in paths:
             paths.append(directory)
-    return TEMPLATE.format(python=python, paths=paths)
+    return paths
 
 
-def write(target: str, python: str | None = None) -> None:
+def script(python: str, paths: list[str] | None = None) -> str:
+    return TEMPLATE.format(python=python, paths=default_paths() if paths is None else paths)
+
+
+def write(target: str, python: str | None = None, paths: list[str] | None = None) -> None:
     tmp = target + ".tmp"
     with open(tmp, "w") as f:
-        f.write(script(python or sys.executable))
+        f.write(script(python or sys.executable, paths))
     os.chmod(tmp, 0o755)
     os.replace(tmp, target)
 
 
+def _main(args: list[str]) -> None:
+    usage = "usage: python -m runwasm.entry TARGET [--python PYTHON] [--path DIR]..."
+    if not args or args[0].startswith("-"):
+        sys.exit(usage)
+    target, python, paths = args[0], None, []
+    rest = args[1:]
+    while rest:
+        if len(rest) < 2 or rest[0] not in ("--python", "--path"):
+            sys.exit(usage)
+        if rest[0] == "--python":
+            python = rest[1]
+        else:
+            paths.append(rest[1])
+        rest = rest[2:]
+    write(target, python, paths or None)
+
+
 if __name__ == "__main__":
-    if len(sys.argv) != 2:
-        sys.exit("usage: python -m runwasm.entry TARGET")
-    write(sys.argv[1])
+    _main(sys.argv[1:])
