@@ -4,7 +4,8 @@ In order, the first rule that decides wins:
 1. a sandbox (infra) container is Linux;
 2. runwasm.io/engine, or run.oci.handler naming an engine, makes it Wasm on that engine;
 3. module.wasm.image/variant=compat or run.oci.handler=wasm makes it Wasm;
-4. compat-smart / wasm-smart (or the node's `detection = "smart"`) sniffs the entrypoint:
+4. compat-smart / wasm-smart (or the node's `detection = "smart"`, or CRI-O having routed
+   the container here by its image platform) sniffs the entrypoint:
    Wasm binary or text -> Wasm, ELF or `#!` -> Linux, anything else -> an error;
 5. otherwise Linux.
 An annotation naming an engine also picks the engine when a smart annotation is set
@@ -13,6 +14,9 @@ sidecars working.
 """
 
 from __future__ import annotations
+
+import os
+import sys
 
 from runwasm import annotations as ann
 from runwasm import wasmfile
@@ -55,7 +59,8 @@ def _engine(name: str, config: NodeConfig) -> str:
     return config.default_engine if name == "wasm" else name
 
 
-def classify(spec: dict[str, Any], rootfs: str, config: NodeConfig) -> Decision:
+def classify(spec: dict[str, Any], rootfs: str, config: NodeConfig, *,
+             self_path: str | None = None) -> Decision:
     annotations = spec.get("annotations") or {}
     for key in ann.SANDBOX_KEYS:
         if annotations.get(key) == "sandbox":
@@ -78,6 +83,8 @@ def classify(spec: dict[str, Any], rootfs: str, config: NodeConfig) -> Decision:
         forced_by = f"{ann.VARIANT}=compat"
     elif handler == "wasm":
         forced_by = f"{ann.HANDLER}=wasm"
+    if smart_by is None and forced_by is None:
+        smart_by = _platform_routed(annotations, sys.argv[0] if self_path is None else self_path)
     if smart_by is None and forced_by is None and config.detection == "smart":
         smart_by = f"detection=smart in {config.path}"
     chosen = _engine(engine or "wasm", config)
@@ -89,6 +96,35 @@ def classify(spec: dict[str, Any], rootfs: str, config: NodeConfig) -> Decision:
     if forced_by is not None:
         return _forced(spec, rootfs, chosen, forced_by)
     return Decision(False, "no Wasm annotation")
+
+
+# CRI-O's platform_runtime_paths mode (configs/crio/10-runwasm-platform.conf): the default
+# runc handler sends images whose platform is wasi/wasm32 (or wasi/wasm) to runwasm for
+# create and exec, and strips module.wasm.image/variant unless that handler allows it. CRI-O
+# records the path it chose in this annotation (the older key first, the newer second) in
+# every container's config.json, empty when no platform path matched. A value naming this
+# very runwasm means CRI-O routed the container here by its image platform: sniff it as
+# with compat-smart (a Wasm entrypoint runs on the engine, ELF or a script goes to runc).
+PLATFORM_RUNTIME_PATH_KEYS = ("io.kubernetes.cri-o.PlatformRuntimePath",
+                              "platform-runtime-path.crio.io")
+
+
+def _platform_routed(annotations: dict[str, str], self_path: str) -> str | None:
+    """The reason to sniff when CRI-O chose this runwasm by platform, else None."""
+    for key in PLATFORM_RUNTIME_PATH_KEYS:
+        value = annotations.get(key)
+        if value and self_path and _same_file(value, self_path):
+            return f"{key}={value}"
+    return None
+
+
+def _same_file(a: str, b: str) -> bool:
+    if os.path.realpath(a) == os.path.realpath(b):
+        return True
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
 
 
 def _entrypoint(spec: dict[str, Any], rootfs: str) -> tuple[str, str] | None:
