@@ -15,15 +15,20 @@ SANDBOX_KEYS: Final = (
     "io.kubernetes.cri-o.ContainerType",
 )
 
-# "wasm" means: the node's default engine.
+# crun's engine names, accepted in run.oci.handler; runwasm.io/engine accepts any
+# registered adapter (runwasm.engines) or "wasm", meaning the node's default engine.
 ENGINE_NAMES: Final = ("wasmtime", "wasmedge", "wasmer")
-ENGINE_VALUES: Final = (*ENGINE_NAMES, "wasm")
+DEFAULT_ENGINE: Final = "wasm"
 VARIANT_VALUES: Final = ("compat", "compat-smart")
 HANDLER_VALUES: Final = ("wasm", "wasm-smart", *ENGINE_NAMES)
 
 # Shown in `runwasm features` so callers can discover what runwasm reads.
 FEATURES: Final = {
-    ENGINE: "|".join(ENGINE_VALUES),
+    ENGINE: "wasm|wasmtime|wasmtime-cli|wasmedge|wasmer|<any runwasm.engines adapter>",
+    "runwasm.io/max-memory": "<quantity, e.g. 64Mi>",
+    "runwasm.io/timeout": "<duration, e.g. 30s>",
+    "runwasm.io/fuel": "<positive integer>",
+    "runwasm.io/sockets": "true|false",
     VARIANT: "|".join(VARIANT_VALUES),
     HANDLER: "|".join(HANDLER_VALUES),
 }

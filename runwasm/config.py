@@ -25,7 +25,7 @@ class NodeConfig:
     """Validated node settings (a plain class: dataclasses cost ~10 ms to import)."""
 
     __slots__ = ("path", "delegate", "search", "default_engine", "detection", "log_file",
-                 "log_level")
+                 "log_level", "engines")
 
     def __init__(
         self,
@@ -40,6 +40,8 @@ class NodeConfig:
         detection: str = "annotations",
         log_file: str = "",
         log_level: str = "info",
+        # [engines.<name>] tables: name -> {"path": str, "options": [str], "python": str}
+        engines: dict[str, dict[str, Any]] | None = None,
     ) -> None:
         self.path = path
         self.delegate = delegate
@@ -48,6 +50,7 @@ class NodeConfig:
         self.detection = detection
         self.log_file = log_file
         self.log_level = log_level
+        self.engines = engines or {}
 
 
 # section -> key -> (field name, expected type)
@@ -102,6 +105,9 @@ def from_mapping(data: dict[str, Any], path: str = DEFAULT_PATH) -> NodeConfig:
     """Validate a parsed config; errors name the offending key."""
     values: dict[str, Any] = {}
     for section, table in data.items():
+        if section == "engines" and isinstance(table, dict):
+            values["engines"] = _engines(path, table)
+            continue
         keys = _SCHEMA.get(section)
         if keys is None or not isinstance(table, dict):
             raise RunwasmError(f"config {path}: unknown section [{section}]")
@@ -119,10 +125,31 @@ def from_mapping(data: dict[str, Any], path: str = DEFAULT_PATH) -> NodeConfig:
         if not search or not all(isinstance(s, str) and s for s in search):
             raise RunwasmError(f"config {path}: runtime.search must list runtime names")
         values["search"] = tuple(search)
-    _check_choice(path, "wasm.default_engine", values.get("default_engine"), ENGINE_NAMES)
+    _check_choice(path, "wasm.default_engine", values.get("default_engine"), ENGINE_NAMES
+                  + ("wasmtime-cli",) + tuple(values.get("engines", {})))
     _check_choice(path, "wasm.detection", values.get("detection"), DETECTION_MODES)
     _check_choice(path, "log.level", values.get("log_level"), LOG_LEVELS)
     return NodeConfig(path=path, **values)
+
+
+_ENGINE_KEYS: Final = {"path": str, "options": list, "python": str}
+
+
+def _engines(path: str, tables: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    engines: dict[str, dict[str, Any]] = {}
+    for name, table in tables.items():
+        if not isinstance(table, dict):
+            raise RunwasmError(f"config {path}: engines.{name} must be a table")
+        for key, value in table.items():
+            kind = _ENGINE_KEYS.get(key)
+            if kind is None:
+                raise RunwasmError(f"config {path}: unknown key engines.{name}.{key}")
+            if not isinstance(value, kind) or (
+                    kind is list and not all(isinstance(v, str) for v in value)):
+                what = "list of strings" if kind is list else _type_name(kind)
+                raise RunwasmError(f"config {path}: engines.{name}.{key} must be a {what}")
+        engines[name] = dict(table)
+    return engines
 
 
 def _check_choice(path: str, key: str, value: str | None, choices: tuple[str, ...]) -> None:

@@ -16,22 +16,50 @@ APP_ROOT: Final = "/.app"
 VERSION: Final = 1
 
 
+class Limits:
+    """Per-pod limits from annotations; None means unlimited."""
+
+    __slots__ = ("max_memory", "timeout", "fuel")
+
+    def __init__(self, max_memory: int | None = None, timeout: float | None = None,
+                 fuel: int | None = None) -> None:
+        self.max_memory = max_memory  # bytes of linear memory
+        self.timeout = timeout  # wall-clock seconds
+        self.fuel = fuel  # wasmtime fuel units
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"max_memory": self.max_memory, "timeout": self.timeout, "fuel": self.fuel}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Limits:
+        return cls(data.get("max_memory"), data.get("timeout"), data.get("fuel"))
+
+
 class Plan:
-    __slots__ = ("engine", "module", "kind", "args", "cwd", "readonly")
+    __slots__ = ("engine", "module", "kind", "args", "cwd", "readonly", "limits",
+                 "executable", "options", "sockets")
 
     def __init__(self, *, engine: str, module: str, kind: str, args: list[str],
-                 cwd: str, readonly: bool) -> None:
+                 cwd: str, readonly: bool, limits: Limits | None = None,
+                 executable: str = "", options: list[str] | None = None,
+                 sockets: bool = False) -> None:
         self.engine = engine
         self.module = module  # launcher-side path, under APP_ROOT
         self.kind = kind  # runwasm.wasmfile kind: module, component or wat
         self.args = args  # the guest's argv, process.args as given
         self.cwd = cwd  # the guest's cwd, launcher-side (under APP_ROOT), symlinks resolved
         self.readonly = readonly
+        self.limits = limits or Limits()
+        self.executable = executable  # CLI engines: the engine binary
+        self.options = options or []  # CLI engines: extra options from the node config
+        self.sockets = sockets  # the pod asked for network sockets
 
     def to_json(self) -> str:
         return jsonfast.dumps({
             "v": VERSION, "engine": self.engine, "module": self.module, "kind": self.kind,
             "args": self.args, "cwd": self.cwd, "readonly": self.readonly,
+            "limits": self.limits.to_dict(), "executable": self.executable,
+            "options": self.options, "sockets": self.sockets,
         })
 
     @classmethod
@@ -42,4 +70,7 @@ class Plan:
         if data.get("v") != VERSION:
             raise ValueError(f"plan version {data.get('v')!r}, expected {VERSION}")
         return cls(engine=data["engine"], module=data["module"], kind=data["kind"],
-                   args=list(data["args"]), cwd=data["cwd"], readonly=bool(data["readonly"]))
+                   args=list(data["args"]), cwd=data["cwd"], readonly=bool(data["readonly"]),
+                   limits=Limits.from_dict(data.get("limits") or {}),
+                   executable=data.get("executable", ""), options=list(data.get("options", [])),
+                   sockets=bool(data.get("sockets", False)))

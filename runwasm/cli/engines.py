@@ -16,7 +16,7 @@ def engines(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -
     from runwasm import config as node_config
     from runwasm.engines.registry import describe_all
 
-    rows = describe_all(node_config.load())
+    rows = describe_all(node_config.load().engines)
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
         return
@@ -25,7 +25,7 @@ def engines(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -
 
     table = Table("engine", "installed", "version", "path", "capabilities")
     for row in rows:
-        table.add_row(row["name"], "yes" if row["installed"] else "no",
-                      row["version"] or "-", row["path"] or "-",
-                      ", ".join(row["capabilities"]))
+        installed = "yes" if row["installed"] else f"no: {row['problem']}"
+        table.add_row(str(row["name"]), installed, str(row["version"] or "-"),
+                      str(row["path"] or "-"), ", ".join(row["capabilities"]))
     Console().print(table)

@@ -1,33 +1,111 @@
-"""The contract every engine adapter keeps."""
+"""The contract every engine adapter keeps.
+
+An adapter is one class in one module. Host side (the handler, at `create`, on the
+standard library only): `capabilities`, `locate()` and `check()`, with no engine
+library imported. Container side (the launcher): `run()`, `interrupt()` and `kill()`,
+which may import the engine. Adapters are found through the `runwasm.engines`
+entry-point group (see registry.py), the built-in ones too.
+"""
 
 from __future__ import annotations
 
 import abc
-from typing import TYPE_CHECKING
 
+from runwasm.executables import search
+
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import ClassVar, Final
+
     from runwasm.plan import Plan
 
 # Exit codes the launcher uses besides the guest's own (documented in the README).
-EXIT_TRAP = 134  # the guest trapped (as a native process that aborts: 128+SIGABRT)
-EXIT_LAUNCH = 126  # the module could not be loaded or instantiated
+EXIT_MEMORY: Final = 122  # the guest failed after reaching runwasm.io/max-memory
+EXIT_FUEL: Final = 123  # the guest ran out of runwasm.io/fuel
+EXIT_TIMEOUT: Final = 124  # the guest ran past runwasm.io/timeout (as GNU timeout)
+EXIT_LAUNCH: Final = 126  # the module could not be loaded or instantiated
+EXIT_TRAP: Final = 134  # the guest trapped (as a native process that aborts: 128+SIGABRT)
+
+# Capability names, as shown by `runwasm engines` and in error messages.
+WASI_P1: Final = "wasi-p1"
+COMPONENTS: Final = "components"  # components / WASI preview 2
+SOCKETS: Final = "sockets"
+MAX_MEMORY: Final = "max-memory"
+TIMEOUT: Final = "timeout"
+FUEL: Final = "fuel"
+PRECOMPILE: Final = "precompile"
+ALL_CAPABILITIES: Final = (WASI_P1, COMPONENTS, SOCKETS, MAX_MEMORY, TIMEOUT, FUEL, PRECOMPILE)
 
 
 class EngineError(Exception):
-    """The module could not be run; the message is one line for the user."""
+    """The engine cannot run this container; one line for the user."""
+
+
+class EngineSettings:
+    """The node config's [engines.<name>] table."""
+
+    __slots__ = ("path", "options", "python")
+
+    def __init__(self, path: str = "", options: tuple[str, ...] = (), python: str = "") -> None:
+        self.path = path  # the engine's executable, for CLI engines
+        self.options = options  # extra command-line options, for CLI engines
+        self.python = python  # an interpreter to run the launcher on (e.g. wasmer's 3.10)
+
+
+class Installation:
+    """Where an installed engine lives: what the launcher needs inside the container."""
+
+    __slots__ = ("executable", "version", "interpreter", "import_paths", "host_paths")
+
+    def __init__(self, *, executable: str = "", version: str = "", interpreter: str = "",
+                 import_paths: tuple[str, ...] = (), host_paths: tuple[str, ...] = ()) -> None:
+        self.executable = executable  # CLI engines: the binary the launcher runs
+        self.version = version
+        self.interpreter = interpreter  # launcher interpreter, when not runwasm's own
+        self.import_paths = import_paths  # extra sys.path entries for the launcher
+        self.host_paths = host_paths  # host directories to bind read-only for the launcher
 
 
 class Engine(abc.ABC):
-    name: str
+    name: ClassVar[str]
+    capabilities: ClassVar[frozenset[str]]
+    description: ClassVar[str] = ""
+
+    # -- host side ---------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def locate(self, settings: EngineSettings) -> Installation:
+        """Find the engine on this node; EngineError saying what is missing if it is not."""
+
+    def supported(self, installation: Installation) -> frozenset[str]:
+        """What this installation can do (an adapter with two modes may narrow it)."""
+        return self.capabilities
+
+    def version(self, settings: EngineSettings) -> str:
+        """The engine's version (may run the engine; not for the hot path)."""
+        return self.locate(settings).version
+
+    # -- container side ----------------------------------------------------------------
 
     @abc.abstractmethod
     def run(self, plan: Plan, env: list[tuple[str, str]]) -> int:
-        """Run the guest to completion in this process; return its exit code.
+        """Run the guest to completion; its exit code (EXIT_* for runwasm's own ends).
 
-        A trap is reported on stderr and returns EXIT_TRAP; a load failure raises
-        EngineError.
+        A trap is reported on stderr as one line; a load failure raises EngineError.
         """
 
     @abc.abstractmethod
     def interrupt(self) -> None:
-        """Stop the guest promptly; called from another thread on SIGTERM/SIGINT."""
+        """Stop the guest promptly; called from another thread (signals, timeout)."""
+
+    def kill(self) -> None:  # noqa: B027 - in-process engines have nothing to kill
+        """Last resort after interrupt() and a grace period (child processes)."""
+
+
+def find_executable(name: str, configured: str = "") -> str | None:
+    """The configured path (a path or a name), else `name` on PATH."""
+    return search(configured or name)
+
+
+def missing(engine: str, what: str) -> EngineError:
+    return EngineError(f"engine {engine} is not installed: {what}")

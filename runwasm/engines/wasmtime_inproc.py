@@ -1,40 +1,107 @@
-"""Wasmtime in-process, through the `wasmtime` Python package.
+"""Wasmtime in-process, through the `wasmtime` Python package (the default engine).
 
-Signals: the Python handler of a signal never runs while the main thread is inside
-wasm, so the launcher blocks the signals and a helper thread calls `interrupt()`, which
-bumps the engine's epoch; the guest, run with an epoch deadline of one tick, traps at
-its next loop back-edge or call.
+Signals and timeouts: a Python signal handler never runs while the main thread is
+inside wasm, so the launcher's helper thread calls `interrupt()`, which bumps the
+engine's epoch; the guest, run with an epoch deadline of one tick, traps at its next
+loop back-edge or call.
 """
 
 from __future__ import annotations
 
+import os
 import sys
-import threading
 
-import wasmtime
-
-from runwasm.engines.base import EXIT_TRAP, Engine, EngineError
+from runwasm.engines.base import (
+    COMPONENTS,
+    EXIT_FUEL,
+    EXIT_MEMORY,
+    EXIT_TRAP,
+    FUEL,
+    MAX_MEMORY,
+    PRECOMPILE,
+    TIMEOUT,
+    WASI_P1,
+    Engine,
+    EngineError,
+    EngineSettings,
+    Installation,
+    missing,
+)
 from runwasm.plan import APP_ROOT, Plan
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+_WASI_RUN = "wasi:cli/run@0.2"  # matched as a prefix: any 0.2.x
 
 
 class WasmtimeInProcess(Engine):
     name = "wasmtime"
+    description = "Wasmtime in-process (the wasmtime Python package)"
+    capabilities = frozenset({WASI_P1, COMPONENTS, MAX_MEMORY, TIMEOUT, FUEL, PRECOMPILE})
 
     def __init__(self) -> None:
-        self._engine: wasmtime.Engine | None = None
-        self._interrupted = threading.Event()
+        self._engine: Any = None
+        self._interrupted = False
+
+    # -- host side ---------------------------------------------------------------------
+
+    def locate(self, settings: EngineSettings) -> Installation:
+        import importlib.machinery
+
+        spec = importlib.machinery.PathFinder.find_spec("wasmtime", sys.path)
+        if spec is None or not spec.submodule_search_locations:
+            raise missing(self.name, "the wasmtime Python package is not importable")
+        site = os.path.dirname(list(spec.submodule_search_locations)[0])
+        version = ""
+        for entry in os.listdir(site):
+            if entry.startswith("wasmtime-") and entry.endswith(".dist-info"):
+                version = entry[len("wasmtime-"):-len(".dist-info")]
+        return Installation(version=version, import_paths=(site,), host_paths=(site,))
+
+    # -- container side ----------------------------------------------------------------
 
     def run(self, plan: Plan, env: list[tuple[str, str]]) -> int:
+        import wasmtime
+
         config = wasmtime.Config()
         config.epoch_interruption = True
+        if plan.limits.fuel is not None:
+            config.consume_fuel = True
         engine = wasmtime.Engine(config)
         self._engine = engine
-        if self._interrupted.is_set():
+        if self._interrupted:
             engine.increment_epoch()
+        store = wasmtime.Store(engine)
+        store.set_wasi(self._wasi(wasmtime, plan, env))
+        store.set_epoch_deadline(1)
+        if plan.limits.max_memory is not None:
+            store.set_limits(memory_size=plan.limits.max_memory)
+        if plan.limits.fuel is not None:
+            store.set_fuel(plan.limits.fuel)
+        if plan.kind == "component":
+            return self._run_component(wasmtime, engine, store, plan)
         try:
             module = wasmtime.Module.from_file(engine, plan.module)
         except (wasmtime.WasmtimeError, ValueError) as e:
-            raise EngineError(f"cannot compile {_guest(plan.module)}: {_first_line(e)}") from None
+            raise EngineError(f"cannot compile {guest_path(plan.module)}: {summary(e)}") from None
+        linker = wasmtime.Linker(engine)
+        linker.define_wasi()
+        instance = None
+        try:
+            instance = linker.instantiate(store, module)
+            start = instance.exports(store).get("_start")
+            if not isinstance(start, wasmtime.Func):
+                raise EngineError(f"{guest_path(plan.module)} exports no _start function")
+            start(store)
+        except wasmtime.ExitTrap as e:
+            return self._memory_verdict(wasmtime, store, instance, plan, int(e.code))
+        except (wasmtime.Trap, wasmtime.WasmtimeError) as e:
+            return self._trap(wasmtime, e, store, instance, plan)
+        return 0
+
+    def _wasi(self, wasmtime: Any, plan: Plan, env: list[tuple[str, str]]) -> Any:
         wasi = wasmtime.WasiConfig()
         wasi.argv = plan.args
         wasi.env = env
@@ -45,54 +112,82 @@ class WasmtimeInProcess(Engine):
         # the kernel refuses writes to it (EROFS) while volumes under it stay writable.
         wasi.preopen_dir(APP_ROOT, "/")
         wasi.preopen_dir(plan.cwd, ".")
-        store = wasmtime.Store(engine)
-        store.set_wasi(wasi)
-        store.set_epoch_deadline(1)
-        linker = wasmtime.Linker(engine)
-        linker.define_wasi()
+        return wasi
+
+    def _run_component(self, wasmtime: Any, engine: Any, store: Any, plan: Plan) -> int:
+        from wasmtime import component
+
         try:
-            instance = linker.instantiate(store, module)
-        except wasmtime.ExitTrap as e:
-            return int(e.code)
-        except (wasmtime.WasmtimeError, wasmtime.Trap) as e:
-            raise EngineError(
-                f"cannot instantiate {_guest(plan.module)}: {_first_line(e)}"
-            ) from None
-        start = instance.exports(store).get("_start")
-        if not isinstance(start, wasmtime.Func):
-            raise EngineError(f"{_guest(plan.module)} exports no _start function")
+            comp = component.Component.from_file(engine, plan.module)
+        except (wasmtime.WasmtimeError, ValueError) as e:
+            raise EngineError(f"cannot compile {guest_path(plan.module)}: {summary(e)}") from None
+        names = [n for n in comp.type.exports(engine) if n.startswith(_WASI_RUN)]
+        names = names or [_WASI_RUN + ".0"]
+        interface = comp.get_export_index(names[0])
+        run_index = comp.get_export_index("run", interface) if interface else None
+        if run_index is None:
+            raise EngineError(f"{guest_path(plan.module)} is not a WASI command component "
+                              f"(no {_WASI_RUN}.x run export)")
+        linker = component.Linker(engine)
+        linker.add_wasip2()
         try:
-            start(store)
+            instance = linker.instantiate(store, comp)
+            run = instance.get_func(store, run_index)
+            if run is None:
+                raise EngineError(f"{guest_path(plan.module)}: {_WASI_RUN}.x run is not a function")
+            result = run(store)
         except wasmtime.ExitTrap as e:
             return int(e.code)
         except (wasmtime.Trap, wasmtime.WasmtimeError) as e:
-            if self._interrupted.is_set():
-                return EXIT_TRAP  # the launcher turns this into 128+signal
-            sys.stderr.write(f"runwasm: guest trapped: {_first_line(e)}\n")
-            return EXIT_TRAP
-        return 0
+            return self._trap(wasmtime, e, store, None, plan)
+        return 0 if getattr(result, "tag", "ok") == "ok" else 1
+
+    def _trap(self, wasmtime: Any, error: Exception, store: Any, instance: Any,
+              plan: Plan) -> int:
+        if self._interrupted:
+            return EXIT_TRAP  # the launcher turns this into 128+signal or the timeout code
+        if getattr(error, "trap_code", None) == wasmtime.TrapCode.OUT_OF_FUEL:
+            sys.stderr.write(f"runwasm: guest ran out of fuel (runwasm.io/fuel="
+                             f"{plan.limits.fuel})\n")
+            return EXIT_FUEL
+        verdict = self._memory_verdict(wasmtime, store, instance, plan, EXIT_TRAP)
+        if verdict == EXIT_TRAP:
+            sys.stderr.write(f"runwasm: guest trapped: {summary(error)}\n")
+        return verdict
+
+    def _memory_verdict(self, wasmtime: Any, store: Any, instance: Any, plan: Plan,
+                        code: int) -> int:
+        """A guest that failed with its memory at the limit failed because of the limit."""
+        limit = plan.limits.max_memory
+        if code == 0 or limit is None or instance is None:
+            return code
+        memory = instance.exports(store).get("memory")
+        if not isinstance(memory, wasmtime.Memory):
+            return code
+        if memory.data_len(store) + 65536 > limit:
+            sys.stderr.write(f"runwasm: guest failed after reaching its memory limit "
+                             f"(runwasm.io/max-memory={limit} bytes)\n")
+            return EXIT_MEMORY
+        return code
 
     def interrupt(self) -> None:
-        self._interrupted.set()
+        self._interrupted = True
         if self._engine is not None:
             self._engine.increment_epoch()
 
 
-def _guest(path: str) -> str:
+def guest_path(path: str) -> str:
     return path[len(APP_ROOT):] if path.startswith(APP_ROOT + "/") else path
 
 
-def _first_line(error: BaseException) -> str:
+def summary(error: BaseException) -> str:
     """One line: the cause wasmtime gives after its backtrace, else the first line."""
     text = str(error).strip()
     if not text:
         return type(error).__name__
     head, _, cause = text.partition("Caused by:")
     lines = [line.strip() for line in (cause or head).splitlines() if line.strip()]
-    if cause and "backtrace" in head:
-        # "wasm trap: wasm `unreachable` instruction executed" (+ the frame, briefly)
-        return lines[0] if lines else head.splitlines()[0]
     return lines[0] if lines else text.splitlines()[0]
 
 
-ADAPTER = WasmtimeInProcess()
+ADAPTER = WasmtimeInProcess

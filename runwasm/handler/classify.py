@@ -55,6 +55,24 @@ def _value(annotations: dict[str, str], key: str, allowed: tuple[str, ...]) -> s
     return value
 
 
+def _engine_annotation(annotations: dict[str, str]) -> str | None:
+    value = annotations.get(ann.ENGINE)
+    if value is None:
+        return None
+    value = value.strip()
+    from runwasm.engines import BUILTIN
+
+    if value == ann.DEFAULT_ENGINE or value in BUILTIN:
+        return value
+    from runwasm.engines.registry import names  # third-party adapters: scan entry points
+
+    known = names()
+    if value not in known:
+        raise RunwasmError(f"invalid annotation {ann.ENGINE}={value!r}: unknown engine "
+                           f"(known: {', '.join([ann.DEFAULT_ENGINE, *known])})")
+    return value
+
+
 def _engine(name: str, config: NodeConfig) -> str:
     return config.default_engine if name == "wasm" else name
 
@@ -66,7 +84,7 @@ def classify(spec: dict[str, Any], rootfs: str, config: NodeConfig, *,
         if annotations.get(key) == "sandbox":
             return Decision(False, f"{key}=sandbox")
 
-    engine = _value(annotations, ann.ENGINE, ann.ENGINE_VALUES)
+    engine = _engine_annotation(annotations)
     handler = _value(annotations, ann.HANDLER, ann.HANDLER_VALUES)
     variant = _value(annotations, ann.VARIANT, ann.VARIANT_VALUES)
     smart_by = None

@@ -19,8 +19,10 @@ if TYPE_CHECKING:
     from typing import Any
 
     from runwasm.config import NodeConfig
+    from runwasm.engines.base import EngineSettings, Installation
     from runwasm.handler.classify import Decision
     from runwasm.handler.log import Log
+    from runwasm.plan import Limits
 
 
 class Bundle:
@@ -76,11 +78,12 @@ def prepare(bundle_dir: str, config: NodeConfig, log: Log) -> Decision:
             remove_tree(bundle.state_dir)
         return decision
     _check_module(decision)
-    _check_engine(decision)
+    runner = resolve_engine(decision, spec, config)
+    log.info(f"runwasm: engine {decision.engine} {runner.installation.version}".rstrip())
     changes = engine_view.Changes()
     state_existed = os.path.isdir(bundle.state_dir)
     try:
-        new_spec = engine_view.rewrite(spec, bundle.path, rootfs, decision, changes)
+        new_spec = engine_view.rewrite(spec, bundle.path, rootfs, decision, runner, changes)
         if original is None:
             _write_atomic(bundle.original_path, raw)
         _write_atomic(bundle.config_path, jsonfast.dumps(new_spec).encode())
@@ -109,26 +112,60 @@ def restore(bundle_dir: str) -> None:
 
 
 def _check_module(decision: Decision) -> None:
-    if decision.kind == wasmfile.COMPONENT:
-        raise RunwasmError(
-            f"{decision.module} is a WebAssembly component; engine {decision.engine} "
-            "in this runwasm runs core modules only"
-        )
     if decision.kind != wasmfile.MODULE:
-        return  # text format: compiled by the engine in the launcher
+        return  # text is compiled, and components are checked, by the engine
     exports = wasmfile.function_exports(decision.host_module, decision.module)
     if "_start" not in exports:
         what = " (a reactor module: it exports _initialize)" if "_initialize" in exports else ""
         raise RunwasmError(f"module {decision.module} exports no _start function{what}")
 
 
-def _check_engine(decision: Decision) -> None:
-    from runwasm.engines import BUILTIN  # names only; no engine is imported here
+def resolve_engine(decision: Decision, spec: dict[str, Any], config: NodeConfig) -> Runner:
+    """The engine adapter, where it is installed, and what the pod asks of it.
 
-    if decision.engine not in BUILTIN:
-        raise RunwasmError(
-            f"engine {decision.engine} is not available (available: {', '.join(BUILTIN)})"
-        )
+    Fails when the engine is unknown or not installed, or lacks what the pod asks for.
+    Only the adapter's module is imported, never the engine itself.
+    """
+    from runwasm import limits as pod_limits
+    from runwasm.engines import base, registry
+
+    name = decision.engine
+    settings = registry.settings_for(config.engines, name)
+    try:
+        adapter = registry.load(name)
+        installation = adapter.locate(settings)
+    except base.EngineError as e:
+        raise RunwasmError(str(e)) from None
+    supported = adapter.supported(installation)
+    limits, asked, sockets = pod_limits.requested(spec)
+    needs = {pod_limits.MAX_MEMORY: base.MAX_MEMORY, pod_limits.TIMEOUT: base.TIMEOUT,
+             pod_limits.FUEL: base.FUEL}
+    lacking = [f"{needs[key]} (asked by {key})" for key in asked if needs[key] not in supported]
+    if sockets and base.SOCKETS not in supported:
+        lacking.append(f"{base.SOCKETS} (asked by {pod_limits.SOCKETS})")
+    if decision.kind == wasmfile.COMPONENT and base.COMPONENTS not in supported:
+        lacking.append(f"{base.COMPONENTS} ({decision.module} is a component)")
+    if lacking:
+        raise RunwasmError(f"engine {name} lacks {', '.join(lacking)}")
+    if limits.max_memory is None and base.MAX_MEMORY in supported:
+        limits.max_memory = pod_limits.cgroup_memory_limit(spec)
+    return Runner(name, settings, installation, limits, sockets,
+                  registry.import_root(name))
+
+
+class Runner:
+    """Everything engine-specific the engine view needs."""
+
+    __slots__ = ("name", "settings", "installation", "limits", "sockets", "adapter_root")
+
+    def __init__(self, name: str, settings: EngineSettings, installation: Installation,
+                 limits: Limits, sockets: bool, adapter_root: str | None) -> None:
+        self.name = name
+        self.settings = settings
+        self.installation = installation
+        self.limits = limits
+        self.sockets = sockets
+        self.adapter_root = adapter_root  # a third-party adapter's import root
 
 
 def _write_atomic(path: str, data: bytes) -> None:

@@ -5,29 +5,13 @@ from __future__ import annotations
 import os
 
 from runwasm.errors import RunwasmError
+from runwasm.executables import search as _search
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import NoReturn
 
     from runwasm.config import NodeConfig
-
-_DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-
-
-def _executable(path: str) -> bool:
-    return os.path.isfile(path) and os.access(path, os.X_OK)
-
-
-def _search(name: str) -> str | None:
-    if "/" in name:
-        return os.path.abspath(name) if _executable(name) else None
-    for directory in (os.environ.get("PATH") or _DEFAULT_PATH).split(os.pathsep):
-        candidate = os.path.join(directory or ".", name)
-        if _executable(candidate):
-            return candidate
-    return None
-
 
 def find(config: NodeConfig) -> str:
     """The delegate's path; a clear error when none is installed."""

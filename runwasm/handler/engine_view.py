@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from typing import Any, Final
 
     from runwasm.handler.classify import Decision
+    from runwasm.handler.create import Runner
 
 STATE_DIR: Final = ".runwasm"  # inside the bundle
 SKELETON: Final = "root"
@@ -65,25 +66,23 @@ def _is_kept(destination: str) -> bool:
     return dest in KEPT_MOUNTS or dest.startswith(("/proc/", "/sys/"))
 
 
-def launcher_paths() -> tuple[str, list[str]]:
+def launcher_paths(runner: Runner) -> tuple[str, list[str]]:
     """The interpreter the launcher runs on and the import path it needs."""
-    import importlib.machinery
-
-    interpreter = os.path.realpath(sys.executable)
+    installation = runner.installation
+    interpreter = installation.interpreter or os.path.realpath(sys.executable)
     package_dir = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     paths = [package_dir]
-    spec = importlib.machinery.PathFinder.find_spec("wasmtime", sys.path)
-    if spec is not None and spec.submodule_search_locations:
-        engine_dir = os.path.dirname(list(spec.submodule_search_locations)[0])
-        if engine_dir not in paths:
-            paths.append(engine_dir)
+    for path in (runner.adapter_root, *installation.import_paths):
+        if path and path not in paths:
+            paths.append(path)
     return interpreter, paths
 
 
-def _host_binds(interpreter: str, import_paths: list[str]) -> list[str]:
+def _host_binds(interpreter: str, import_paths: list[str], extra: tuple[str, ...]
+                ) -> list[str]:
     """Host directories outside SYSTEM_DIRS the launcher needs, outermost first."""
     prefix = os.path.realpath(sys.base_prefix)
-    wanted = [prefix, os.path.dirname(os.path.dirname(interpreter)), *import_paths]
+    wanted = [prefix, os.path.dirname(os.path.dirname(interpreter)), *import_paths, *extra]
     binds: list[str] = []
     for path in sorted(set(wanted), key=len):
         top = path.strip("/").split("/")[0]
@@ -157,7 +156,7 @@ def inside(rootfs: str, host_path: str) -> str:
 
 
 def rewrite(spec: dict[str, Any], bundle: str, rootfs: str, decision: Decision,
-            changes: Changes) -> dict[str, Any]:
+            runner: Runner, changes: Changes) -> dict[str, Any]:
     """The engine-view spec. Creates the skeleton (and, for a read-only image root,
     missing mountpoints in the image, recorded in `changes`)."""
     process = dict(spec.get("process") or {})
@@ -165,8 +164,8 @@ def rewrite(spec: dict[str, Any], bundle: str, rootfs: str, decision: Decision,
     readonly = bool(root.get("readonly"))
     mounts = list(spec.get("mounts") or [])
 
-    interpreter, import_paths = launcher_paths()
-    host_binds = _host_binds(interpreter, import_paths)
+    interpreter, import_paths = launcher_paths(runner)
+    host_binds = _host_binds(interpreter, import_paths, runner.installation.host_paths)
     etc_files = [m["destination"] for m in mounts
                  if os.path.normpath(m.get("destination", "")) in NAME_SERVICE]
     etc_files += [p for p in HOST_ETC_FILES if os.path.isfile(p)]
@@ -201,7 +200,9 @@ def rewrite(spec: dict[str, Any], bundle: str, rootfs: str, decision: Decision,
     plan = Plan(engine=decision.engine, module=inside(rootfs, decision.host_module),
                 kind=decision.kind, args=list(process.get("args") or []),
                 cwd=inside(rootfs, rootfs_paths.resolve(rootfs, process.get("cwd") or "/")),
-                readonly=readonly)
+                readonly=readonly, limits=runner.limits,
+                executable=runner.installation.executable,
+                options=list(runner.settings.options), sockets=runner.sockets)
     process["args"] = [interpreter, "-I", "-S", "-c", BOOT % import_paths, plan.to_json()]
     process["cwd"] = "/"
 

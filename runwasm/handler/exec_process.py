@@ -131,27 +131,27 @@ def prepare_exec(delegate: str, inv: Invocation) -> list[str] | None:
         )
     if kind == wasmfile.MODULE and "_start" not in wasmfile.function_exports(host, module or ""):
         raise RunwasmError(f"exec: module {module} exports no _start function")
-    readonly = bool((spec.get("root") or {}).get("readonly"))
-    engine = _container_engine(bundle)
-    interpreter, import_paths = engine_view.launcher_paths()
-    plan = Plan(engine=engine, module=engine_view.inside(rootfs, host), kind=kind,
-                args=list(args),
+    launcher, container_plan = _container_launcher(bundle)
+    # Same engine, limits and launcher as the container's own guest; another module.
+    plan = Plan(engine=container_plan.engine, module=engine_view.inside(rootfs, host),
+                kind=kind, args=list(args),
                 cwd=engine_view.inside(rootfs, rootfs_paths.resolve(rootfs, cwd)),
-                readonly=readonly)
-    process["args"] = [interpreter, "-I", "-S", "-c", engine_view.BOOT % import_paths,
-                       plan.to_json()]
+                readonly=container_plan.readonly, limits=container_plan.limits,
+                executable=container_plan.executable, options=container_plan.options,
+                sockets=container_plan.sockets)
+    process["args"] = [*launcher, plan.to_json()]
     process["cwd"] = "/"
     new_args, _fd = rewrite_args(inv, container_id, jsonfast.dumps(process).encode())
     return new_args
 
 
-def _container_engine(bundle: str) -> str:
-    """The engine the container's own plan names."""
+def _container_launcher(bundle: str) -> tuple[list[str], Plan]:
+    """The launcher command line of the container's own process, and its plan."""
     path = os.path.join(bundle, "config.json")
     with open(path, "rb") as f:
         spec = load_spec(f.read(), path)
     launcher_args = (spec.get("process") or {}).get("args") or []
     try:
-        return str(Plan.from_json(launcher_args[-1]).engine)
+        return list(launcher_args[:-1]), Plan.from_json(launcher_args[-1])
     except (ValueError, KeyError, IndexError, TypeError):
-        raise RunwasmError(f"exec: {bundle}/config.json: no runwasm plan") from None
+        raise RunwasmError(f"exec: {path}: no runwasm plan") from None

@@ -1,7 +1,8 @@
 """Launcher entry: `python -I -S -c BOOT PLAN_JSON`, as process.args inside runc.
 
-Reads the plan, loads only the engine it names, relays terminating signals, runs the
-guest and exits with the guest's exact code (128+signal when a signal ended it).
+Reads the plan, loads only the engine it names, takes over terminating signals and the
+timeout, runs the guest and exits with the guest's exact code (or 128+signal, or one of
+runwasm's documented codes when a limit ended it).
 """
 
 from __future__ import annotations
@@ -30,29 +31,24 @@ def main() -> None:
 
     from runwasm.engines.base import EngineError
     from runwasm.engines.registry import load
-    from runwasm.launcher.signals import SignalRelay
+    from runwasm.launcher.signals import Stopper
 
     try:
         engine = load(plan.engine)
     except (EngineError, ImportError) as e:
         _fail(f"engine {plan.engine}: {e}")
-    relay = SignalRelay(engine.interrupt)
-    relay.install()
-    env = [tuple(item.split("=", 1)) for item in _environ() if "=" in item]
+    stopper = Stopper(engine)
+    stopper.install(plan.limits.timeout)
+    # The guest's environment is exactly process.env, which runc gave this process.
+    env = [(key, value) for key, value in os.environ.items()]
     try:
-        code = engine.run(plan, env)  # type: ignore[arg-type]
+        code = engine.run(plan, env)
     except EngineError as e:
-        if relay.received is not None:
-            code = 0
-        else:
+        if stopper.received is None and stopper.timed_out is None:
             _fail(str(e))
-    code = relay.exit_code(code)
+        code = 0
+    code = stopper.exit_code(code)
     for stream in (sys.stdout, sys.stderr):
         stream.flush()
     # Skip interpreter teardown: engine objects need no cleanup at exit.
     os._exit(code & 0xFF if code >= 0 else 1)
-
-
-def _environ() -> list[str]:
-    # The guest's environment is exactly process.env, which runc gave this process.
-    return [k + "=" + v for k, v in os.environ.items()]

@@ -28,7 +28,7 @@ CASES = {
         "invalid annotation runwasm.io/engine='v8'"),
     "engine not available": (
         {"/app.wasm": "hello"}, ["/app.wasm"], {"runwasm.io/engine": "wasmedge"},
-        "engine wasmedge is not available"),
+        "engine wasmedge is not installed: wasmedge on PATH not found"),
     "invalid variant": (
         {"/app.wasm": "hello"}, ["/app.wasm"], {"module.wasm.image/variant": "yes"},
         "invalid annotation module.wasm.image/variant='yes'"),

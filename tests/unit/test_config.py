@@ -158,7 +158,7 @@ def test_unreadable_path_is_error(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("text", "named"),
     [
-        ("[engines]\nx = 1\n", "[engines]"),
+        ("[engine]\nx = 1\n", "[engine]"),
         ('detection = "smart"\n', "[detection]"),
         ('wasm = "wasmtime"\n', "[wasm]"),
     ],
@@ -237,3 +237,29 @@ def test_from_mapping_direct() -> None:
     assert cfg.detection == "smart"
     with pytest.raises(RunwasmError, match="wasm.detection"):
         from_mapping({"wasm": {"detection": None}})
+
+
+def test_engine_tables(tmp_path: Path) -> None:
+    cfg = load(write(tmp_path, '[wasm]\ndefault_engine = "wasmtime-cli"\n'
+                               '[engines.wasmtime-cli]\npath = "/opt/wasmtime"\n'
+                               'options = ["-O", "opt-level=2"]\n'
+                               '[engines.wasmer]\npython = "/opt/py310/bin/python"\n'))
+    assert cfg.default_engine == "wasmtime-cli"
+    assert cfg.engines == {"wasmtime-cli": {"path": "/opt/wasmtime",
+                                            "options": ["-O", "opt-level=2"]},
+                           "wasmer": {"python": "/opt/py310/bin/python"}}
+
+
+@pytest.mark.parametrize(
+    ("text", "named"),
+    [
+        ("[engines]\nx = 1\n", "engines.x must be a table"),
+        ("[engines.wasmer]\nbinary = 1\n", "unknown key engines.wasmer.binary"),
+        ("[engines.wasmer]\npath = 1\n", "engines.wasmer.path must be a string"),
+        ('[engines.wasmer]\noptions = ["a", 1]\n', "engines.wasmer.options must be a list"),
+    ],
+)
+def test_engine_table_errors(tmp_path: Path, text: str, named: str) -> None:
+    with pytest.raises(RunwasmError) as info:
+        load(write(tmp_path, text))
+    assert named in str(info.value)

@@ -45,8 +45,21 @@ def test_json_shape() -> None:
     assert data == {
         "v": plan_module.VERSION, "engine": "wasmtime", "module": "/.app/app.wasm",
         "kind": "module", "args": ["/app.wasm", "--flag", "é \"q\"\n"], "cwd": "/.app/srv",
-        "readonly": False,
+        "readonly": False, "limits": {"max_memory": None, "timeout": None, "fuel": None},
+        "executable": "", "options": [], "sockets": False,
     }
+
+
+def test_limits_and_engine_settings_round_trip() -> None:
+    plan = plan_module.Plan(engine="wasmtime-cli", module="/.app/m.wasm", kind="component",
+                            args=["m"], cwd="/.app", readonly=True,
+                            limits=plan_module.Limits(64 << 20, 1.5, 1000),
+                            executable="/usr/bin/wasmtime", options=["-O", "opt-level=2"],
+                            sockets=True)
+    back = plan_module.Plan.from_json(plan.to_json())
+    assert back.limits.to_dict() == {"max_memory": 64 << 20, "timeout": 1.5, "fuel": 1000}
+    assert (back.executable, back.options, back.sockets) == (
+        "/usr/bin/wasmtime", ["-O", "opt-level=2"], True)
 
 
 @settings(max_examples=100, deadline=None, database=None)

@@ -1,0 +1,142 @@
+"""Shared base for engines that run as a child process of the launcher (CLI engines).
+
+The child inherits the launcher's stdio (a terminal included). interrupt() sends it
+SIGTERM; kill() sends SIGKILL after the launcher's grace period (and says so). When a
+limit is set and stderr is not a terminal, the child's stderr passes through a pipe so
+the launcher can tell a limit's trap from any other and exit with the limit's code.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+
+from runwasm.engines.base import (
+    EXIT_FUEL,
+    EXIT_MEMORY,
+    Engine,
+    EngineError,
+    EngineSettings,
+    Installation,
+    find_executable,
+    missing,
+)
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import subprocess
+    from typing import ClassVar
+
+    from runwasm.plan import Plan
+
+
+class ChildProcessEngine(Engine):
+    executable_name: ClassVar[str]
+    # Substrings of the engine's stderr that mean a limit ended the guest.
+    fuel_markers: ClassVar[tuple[str, ...]] = ()
+    memory_markers: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self) -> None:
+        self._child: subprocess.Popen[bytes] | None = None
+        self._lock = threading.Lock()
+        self._interrupted = False
+
+    # -- host side ---------------------------------------------------------------------
+
+    def locate(self, settings: EngineSettings) -> Installation:
+        path = find_executable(self.executable_name, settings.path)
+        if path is None:
+            where = settings.path or f"{self.executable_name} on PATH"
+            raise missing(self.name, f"{where} not found")
+        real = os.path.realpath(path)
+        return Installation(executable=real, host_paths=(os.path.dirname(real),))
+
+    def version(self, settings: EngineSettings) -> str:
+        import subprocess
+
+        path = self.locate(settings).executable
+        try:
+            out = subprocess.run([path, "--version"], capture_output=True, text=True,
+                                 timeout=10, check=False).stdout
+        except (OSError, subprocess.TimeoutExpired):
+            return ""
+        return out.strip().splitlines()[0] if out.strip() else ""
+
+    # -- container side ----------------------------------------------------------------
+
+    def command(self, plan: Plan, env: list[tuple[str, str]]) -> list[str]:
+        """The engine's full command line for this plan (documented CLI syntax only)."""
+        raise NotImplementedError
+
+    def run(self, plan: Plan, env: list[tuple[str, str]]) -> int:
+        import subprocess
+
+        argv = self.command(plan, env)
+        watch = (plan.limits.fuel is not None or plan.limits.max_memory is not None) \
+            and not os.isatty(2)
+        with self._lock:
+            if self._interrupted:
+                return 128 + signal.SIGTERM
+            try:
+                # The guest's environment goes on the command line; the engine's own
+                # stays minimal so nothing of the launcher leaks into the guest.
+                self._child = subprocess.Popen(
+                    argv, env={"PATH": "/usr/bin:/bin"}, cwd="/", close_fds=True,
+                    stderr=subprocess.PIPE if watch else None)
+            except OSError as e:
+                raise EngineError(f"cannot start {argv[0]}: {e.strerror}") from None
+        tail = _Tail(self._child.stderr) if watch and self._child.stderr else None
+        code = self._child.wait()
+        if tail is not None:
+            tail.join()
+        if code < 0:
+            return 128 - code
+        if tail is not None and code != 0:
+            text = tail.text()
+            if any(m in text for m in self.fuel_markers):
+                sys.stderr.write(f"runwasm: guest ran out of fuel (runwasm.io/fuel="
+                                 f"{plan.limits.fuel})\n")
+                return EXIT_FUEL
+            if any(m in text for m in self.memory_markers):
+                sys.stderr.write("runwasm: guest failed after reaching its memory limit "
+                                 f"(runwasm.io/max-memory={plan.limits.max_memory} bytes)\n")
+                return EXIT_MEMORY
+        return code
+
+    def interrupt(self) -> None:
+        with self._lock:
+            self._interrupted = True
+            if self._child is not None and self._child.poll() is None:
+                self._child.send_signal(signal.SIGTERM)
+
+    def kill(self) -> None:
+        child = self._child
+        if child is not None and child.poll() is None:
+            sys.stderr.write(f"runwasm: {self.name} did not stop after SIGTERM; "
+                             "sending SIGKILL\n")
+            child.kill()
+            child.wait()
+
+
+class _Tail(threading.Thread):
+    """Copy a pipe to our stderr, keeping its last bytes to look at."""
+
+    def __init__(self, pipe: object) -> None:
+        super().__init__(daemon=True)
+        self._fd = pipe.fileno()  # type: ignore[attr-defined]
+        self._kept = b""
+        self.start()
+
+    def run(self) -> None:
+        while True:
+            data = os.read(self._fd, 65536)
+            if not data:
+                return
+            os.write(2, data)
+            self._kept = (self._kept + data)[-8192:]
+
+    def text(self) -> str:
+        return self._kept.decode("utf-8", "replace")
+
