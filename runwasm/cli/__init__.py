@@ -6,4 +6,6 @@ Loaded only when argv names an admin verb; the runc-compatible path never import
 # admin verb -> module defining `register(app)`; one module per verb.
 VERBS = {
     "engines": "runwasm.cli.engines",
+    "install": "runwasm.cli.install",
+    "doctor": "runwasm.cli.doctor",
 }
