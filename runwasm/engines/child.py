@@ -16,6 +16,7 @@ import threading
 from runwasm.engines.base import (
     EXIT_FUEL,
     EXIT_MEMORY,
+    EXIT_TRAP,
     Engine,
     EngineError,
     EngineSettings,
@@ -34,7 +35,8 @@ if TYPE_CHECKING:
 
 class ChildProcessEngine(Engine):
     executable_name: ClassVar[str]
-    # Substrings of the engine's stderr that mean a limit ended the guest.
+    # Substrings of the engine's stderr that mean a trap, or a limit, ended the guest.
+    trap_markers: ClassVar[tuple[str, ...]] = ()
     fuel_markers: ClassVar[tuple[str, ...]] = ()
     memory_markers: ClassVar[tuple[str, ...]] = ()
 
@@ -74,8 +76,9 @@ class ChildProcessEngine(Engine):
         import subprocess
 
         argv = self.command(plan, env)
-        watch = (plan.limits.fuel is not None or plan.limits.max_memory is not None) \
-            and not os.isatty(2)
+        # Reading the engine's stderr (passed on as it comes) tells a trap or a limit from
+        # a guest's own exit(1); a terminal is left alone.
+        watch = not os.isatty(2)
         with self._lock:
             if self._interrupted:
                 return 128 + signal.SIGTERM
@@ -95,14 +98,17 @@ class ChildProcessEngine(Engine):
             return 128 - code
         if tail is not None and code != 0:
             text = tail.text()
+            if any(m in text for m in self.memory_markers) and plan.limits.max_memory:
+                sys.stderr.write("runwasm: guest failed after reaching its memory limit "
+                                 f"(runwasm.io/max-memory={plan.limits.max_memory} bytes)\n")
+                return EXIT_MEMORY
             if any(m in text for m in self.fuel_markers):
                 sys.stderr.write(f"runwasm: guest ran out of fuel (runwasm.io/fuel="
                                  f"{plan.limits.fuel})\n")
                 return EXIT_FUEL
-            if any(m in text for m in self.memory_markers):
-                sys.stderr.write("runwasm: guest failed after reaching its memory limit "
-                                 f"(runwasm.io/max-memory={plan.limits.max_memory} bytes)\n")
-                return EXIT_MEMORY
+            if any(m in text for m in self.trap_markers):
+                sys.stderr.write(f"runwasm: guest trapped: {_last_cause(text)}\n")
+                return EXIT_TRAP
         return code
 
     def interrupt(self) -> None:
@@ -118,6 +124,13 @@ class ChildProcessEngine(Engine):
                              "sending SIGKILL\n")
             child.kill()
             child.wait()
+
+
+def _last_cause(text: str) -> str:
+    """The innermost cause in an engine's error report, as one line."""
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    last = lines[-1] if lines else "unknown error"
+    return last.split(": ", 1)[1] if last[:1].isdigit() and ": " in last else last
 
 
 class _Tail(threading.Thread):

