@@ -43,7 +43,6 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from devkit import bundles  # noqa: E402
-from runwasm.handler.engine_view import launcher_paths  # noqa: E402
 
 RUNWASM = REPO / ".venv" / "bin" / "runwasm"
 DEFAULT_ROOT = "/run/runwasm-bench"
@@ -260,7 +259,11 @@ class Phases(Command):
 def run_all(bench: Bench, runs: int, warmup: int, breakdown: bool) -> list[Command]:
     root = bench.root
     runwasm = str(RUNWASM)
-    interpreter, import_paths = launcher_paths()
+    # What the launcher runs on: this interpreter, runwasm's tree and the site-packages.
+    import sysconfig
+
+    interpreter = os.path.realpath(sys.executable)
+    import_paths = [str(REPO), sysconfig.get_paths()["purelib"]]
     wasm_bundle, true_bundle, sleep_bundle = bench.build()
 
     sleeper = bench.container_id("sleep")

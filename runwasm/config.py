@@ -25,7 +25,8 @@ class NodeConfig:
     """Validated node settings (a plain class: dataclasses cost ~10 ms to import)."""
 
     __slots__ = ("path", "delegate", "search", "default_engine", "detection", "log_file",
-                 "log_level", "engines")
+                 "log_level", "engines", "cache_dir", "cache_max_size", "compile_timeout",
+                 "compile_memory", "allow_image_artifacts")
 
     def __init__(
         self,
@@ -42,6 +43,12 @@ class NodeConfig:
         log_level: str = "info",
         # [engines.<name>] tables: name -> {"path": str, "options": [str], "python": str}
         engines: dict[str, dict[str, Any]] | None = None,
+        # Precompiled-module cache (root-only; empty dir disables it).
+        cache_dir: str = "/var/lib/runwasm/cache",
+        cache_max_size: str = "10Gi",
+        compile_timeout: str = "600s",
+        compile_memory: str = "8Gi",
+        allow_image_artifacts: bool = False,
     ) -> None:
         self.path = path
         self.delegate = delegate
@@ -51,6 +58,11 @@ class NodeConfig:
         self.log_file = log_file
         self.log_level = log_level
         self.engines = engines or {}
+        self.cache_dir = cache_dir
+        self.cache_max_size = cache_max_size
+        self.compile_timeout = compile_timeout
+        self.compile_memory = compile_memory
+        self.allow_image_artifacts = allow_image_artifacts
 
 
 # section -> key -> (field name, expected type)
@@ -58,6 +70,10 @@ _SCHEMA: Final[dict[str, dict[str, tuple[str, type]]]] = {
     "runtime": {"delegate": ("delegate", str), "search": ("search", list)},
     "wasm": {"default_engine": ("default_engine", str), "detection": ("detection", str)},
     "log": {"file": ("log_file", str), "level": ("log_level", str)},
+    "cache": {"dir": ("cache_dir", str), "max_size": ("cache_max_size", str),
+              "compile_timeout": ("compile_timeout", str),
+              "compile_memory": ("compile_memory", str),
+              "allow_image_artifacts": ("allow_image_artifacts", bool)},
 }
 
 
@@ -129,7 +145,27 @@ def from_mapping(data: dict[str, Any], path: str = DEFAULT_PATH) -> NodeConfig:
                   + ("wasmtime-cli",) + tuple(values.get("engines", {})))
     _check_choice(path, "wasm.detection", values.get("detection"), DETECTION_MODES)
     _check_choice(path, "log.level", values.get("log_level"), LOG_LEVELS)
+    _check_size(path, "cache.max_size", values.get("cache_max_size"))
+    _check_size(path, "cache.compile_memory", values.get("compile_memory"))
+    timeout = values.get("compile_timeout")
+    if timeout is not None:
+        from runwasm.limits import parse_duration
+
+        try:
+            parse_duration("cache.compile_timeout", timeout)
+        except RunwasmError as e:
+            raise RunwasmError(f"config {path}: {e}") from None
     return NodeConfig(path=path, **values)
+
+
+def _check_size(path: str, key: str, value: str | None) -> None:
+    if value is not None:
+        from runwasm.limits import parse_quantity
+
+        try:
+            parse_quantity(key, value)
+        except RunwasmError as e:
+            raise RunwasmError(f"config {path}: {e}") from None
 
 
 _ENGINE_KEYS: Final = {"path": str, "options": list, "python": str}

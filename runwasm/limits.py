@@ -25,6 +25,10 @@ _QUANTITY: Final = {
 _DURATION: Final = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "": 1.0}
 
 
+def _what(key: str) -> str:
+    return "annotation " if "/" in key else ""
+
+
 def _split_number(text: str) -> tuple[float, str] | None:
     end = 0
     while end < len(text) and (text[end].isdigit() or text[end] == "."):
@@ -39,7 +43,7 @@ def parse_quantity(key: str, text: str) -> int:
     """`64Mi`, `1G`, `1048576` -> bytes."""
     split = _split_number(text.strip())
     if split is None or split[1] not in _QUANTITY or split[0] <= 0:
-        raise RunwasmError(f"invalid annotation {key}={text!r}: expected a quantity such as "
+        raise RunwasmError(f"invalid {_what(key)}{key}={text!r}: expected a quantity such as "
                            "64Mi, 1Gi or 500M")
     return int(split[0] * _QUANTITY[split[1]])
 
@@ -48,7 +52,7 @@ def parse_duration(key: str, text: str) -> float:
     """`30s`, `500ms`, `2m`, `1h`, `1.5` (seconds) -> seconds."""
     split = _split_number(text.strip())
     if split is None or split[1] not in _DURATION or split[0] <= 0:
-        raise RunwasmError(f"invalid annotation {key}={text!r}: expected a duration such as "
+        raise RunwasmError(f"invalid {_what(key)}{key}={text!r}: expected a duration such as "
                            "30s, 500ms or 2m")
     return split[0] * _DURATION[split[1]]
 

@@ -37,12 +37,12 @@ class Limits:
 
 class Plan:
     __slots__ = ("engine", "module", "kind", "args", "cwd", "readonly", "limits",
-                 "executable", "options", "sockets")
+                 "executable", "options", "sockets", "artifact")
 
     def __init__(self, *, engine: str, module: str, kind: str, args: list[str],
                  cwd: str, readonly: bool, limits: Limits | None = None,
                  executable: str = "", options: list[str] | None = None,
-                 sockets: bool = False) -> None:
+                 sockets: bool = False, artifact: str = "") -> None:
         self.engine = engine
         self.module = module  # launcher-side path, under APP_ROOT
         self.kind = kind  # runwasm.wasmfile kind: module, component or wat
@@ -53,13 +53,15 @@ class Plan:
         self.executable = executable  # CLI engines: the engine binary
         self.options = options or []  # CLI engines: extra options from the node config
         self.sockets = sockets  # the pod asked for network sockets
+        # launcher-side path of the precompiled module from runwasm's cache, if any
+        self.artifact = artifact
 
     def to_json(self) -> str:
         return jsonfast.dumps({
             "v": VERSION, "engine": self.engine, "module": self.module, "kind": self.kind,
             "args": self.args, "cwd": self.cwd, "readonly": self.readonly,
             "limits": self.limits.to_dict(), "executable": self.executable,
-            "options": self.options, "sockets": self.sockets,
+            "options": self.options, "sockets": self.sockets, "artifact": self.artifact,
         })
 
     @classmethod
@@ -73,4 +75,5 @@ class Plan:
                    args=list(data["args"]), cwd=data["cwd"], readonly=bool(data["readonly"]),
                    limits=Limits.from_dict(data.get("limits") or {}),
                    executable=data.get("executable", ""), options=list(data.get("options", [])),
-                   sockets=bool(data.get("sockets", False)))
+                   sockets=bool(data.get("sockets", False)),
+                   artifact=data.get("artifact", ""))

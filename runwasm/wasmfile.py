@@ -24,6 +24,7 @@ _FUNC_EXPORT: Final = 0
 MODULE, COMPONENT, WAT, ELF, SCRIPT, UNKNOWN = (
     "module", "component", "wat", "elf", "script", "unknown"
 )
+PRECOMPILED: Final = "precompiled"  # a Wasmtime artifact (.cwasm): ELF with engine code
 WASM_KINDS: Final = (MODULE, COMPONENT, WAT)
 
 
@@ -54,7 +55,17 @@ def _looks_like_wat(head: bytes) -> bool:
 
 def sniff_file(path: str) -> str:
     with open(path, "rb") as f:
-        return sniff(f.read(512), path)
+        kind = sniff(f.read(512), path)
+        if kind == ELF and _has_wasmtime_section(f):
+            return PRECOMPILED
+        return kind
+
+
+def _has_wasmtime_section(f: BinaryIO) -> bool:
+    """Wasmtime artifacts name their sections `.wasmtime.*`; the names sit at the end."""
+    size = f.seek(0, 2)
+    f.seek(max(0, size - (1 << 20)))
+    return b".wasmtime." in f.read()
 
 
 def _leb_u32(f: BinaryIO) -> int:

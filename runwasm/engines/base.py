@@ -15,9 +15,9 @@ from runwasm.executables import search
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import ClassVar, Final
+    from typing import Any, ClassVar, Final
 
-    from runwasm.plan import Plan
+    from runwasm.plan import Limits, Plan
 
 # Exit codes the launcher uses besides the guest's own (documented in the README).
 EXIT_MEMORY: Final = 122  # the guest failed after reaching runwasm.io/max-memory
@@ -33,7 +33,7 @@ SOCKETS: Final = "sockets"
 MAX_MEMORY: Final = "max-memory"
 TIMEOUT: Final = "timeout"
 FUEL: Final = "fuel"
-PRECOMPILE: Final = "precompile"
+PRECOMPILE: Final = "precompile"  # can use runwasm's precompiled-module cache
 ALL_CAPABILITIES: Final = (WASI_P1, COMPONENTS, SOCKETS, MAX_MEMORY, TIMEOUT, FUEL, PRECOMPILE)
 
 
@@ -56,6 +56,9 @@ class Installation:
     """Where an installed engine lives: what the launcher needs inside the container."""
 
     __slots__ = ("executable", "version", "interpreter", "import_paths", "host_paths")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in self.__slots__}
 
     def __init__(self, *, executable: str = "", version: str = "", interpreter: str = "",
                  import_paths: tuple[str, ...] = (), host_paths: tuple[str, ...] = ()) -> None:
@@ -84,6 +87,21 @@ class Engine(abc.ABC):
     def version(self, settings: EngineSettings) -> str:
         """The engine's version (may run the engine; not for the hot path)."""
         return self.locate(settings).version
+
+    # -- precompiled-module cache (see runwasm/cache.py) -------------------------------
+
+    def cache_identity(self, installation: Installation) -> str:
+        """The exact engine build, for cache keys; "" when this engine uses no cache."""
+        return ""
+
+    def codegen_settings(self, limits: Limits) -> dict[str, Any]:
+        """Every setting that changes the compiled code; part of the cache key."""
+        return {}
+
+    def precompile(self, module: str, out: str, codegen: dict[str, Any],
+                   installation: Installation) -> None:
+        """Compile `module` to an artifact at `out` (in runwasm's compile worker)."""
+        raise EngineError(f"engine {self.name} cannot precompile")
 
     # -- container side ----------------------------------------------------------------
 

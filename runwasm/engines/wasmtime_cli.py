@@ -9,6 +9,8 @@ would) with a one-line summary, like every engine.
 
 from __future__ import annotations
 
+import os
+
 from runwasm.engines.base import (
     COMPONENTS,
     FUEL,
@@ -17,9 +19,17 @@ from runwasm.engines.base import (
     SOCKETS,
     TIMEOUT,
     WASI_P1,
+    EngineError,
+    Installation,
 )
 from runwasm.engines.child import ChildProcessEngine
 from runwasm.plan import APP_ROOT, Plan
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+    from runwasm.plan import Limits
 
 
 class WasmtimeCli(ChildProcessEngine):
@@ -31,6 +41,26 @@ class WasmtimeCli(ChildProcessEngine):
     trap_markers = ("error while executing at wasm backtrace", "wasm trap:")
     fuel_markers = ("all fuel consumed",)
     memory_markers = ("forcing trap when growing memory", "forcing a memory growth failure")
+
+    def cache_identity(self, installation: Installation) -> str:
+        st = os.stat(installation.executable)
+        return f"wasmtime-cli {installation.executable}:{st.st_size}:{st.st_mtime_ns}"
+
+    def codegen_settings(self, limits: Limits) -> dict[str, Any]:
+        return {"consume_fuel": limits.fuel is not None}
+
+    def precompile(self, module: str, out: str, codegen: dict[str, Any],
+                   installation: Installation) -> None:
+        import subprocess
+
+        argv = [installation.executable, "compile", "-C", "cache=n"]
+        if codegen.get("consume_fuel"):
+            argv += ["-W", "fuel=1"]  # compiles fuel accounting in; the amount is run-time
+        result = subprocess.run([*argv, "-o", out, module], capture_output=True, text=True,
+                                check=False)
+        if result.returncode != 0:
+            lines = result.stderr.strip().splitlines() or ["wasmtime compile failed"]
+            raise EngineError(f"cannot compile: {lines[-1].strip()}")
 
     def command(self, plan: Plan, env: list[tuple[str, str]]) -> list[str]:
         # -C cache=n: never let an engine keep a writable code cache (runwasm's own
@@ -48,6 +78,8 @@ class WasmtimeCli(ChildProcessEngine):
         argv += plan.options
         if plan.args:
             argv += ["--argv0", plan.args[0]]
+        if plan.artifact:  # only ever runwasm's cache, or an image the node allows
+            return [*argv, "--allow-precompiled", "--", plan.artifact, *plan.args[1:]]
         return [*argv, "--", plan.module, *plan.args[1:]]
 
 

@@ -33,6 +33,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
+    from runwasm.plan import Limits
+
 _WASI_RUN = "wasi:cli/run@0.2"  # matched as a prefix: any 0.2.x
 
 
@@ -60,16 +62,40 @@ class WasmtimeInProcess(Engine):
                 version = entry[len("wasmtime-"):-len(".dist-info")]
         return Installation(version=version, import_paths=(site,), host_paths=(site,))
 
+    # -- precompiled-module cache -------------------------------------------------------
+
+    def cache_identity(self, installation: Installation) -> str:
+        # The package version and the exact native library it loads.
+        site = installation.import_paths[0] if installation.import_paths else ""
+        library = ""
+        for root, _dirs, files in os.walk(os.path.join(site, "wasmtime")):
+            for name in files:
+                if name.startswith("_libwasmtime"):
+                    st = os.stat(os.path.join(root, name))
+                    library = f"{name}:{st.st_size}:{st.st_mtime_ns}"
+        return f"wasmtime-py {installation.version} {library}"
+
+    def codegen_settings(self, limits: Limits) -> dict[str, Any]:
+        return {"epoch_interruption": True, "consume_fuel": limits.fuel is not None}
+
+    def precompile(self, module: str, out: str, codegen: dict[str, Any],
+                   installation: Installation) -> None:
+        import wasmtime
+
+        engine = wasmtime.Engine(_config(wasmtime, codegen))
+        try:
+            compiled = wasmtime.Module.from_file(engine, module)
+        except (wasmtime.WasmtimeError, ValueError) as e:
+            raise EngineError(f"cannot compile: {summary(e)}") from None
+        with open(out, "wb") as f:
+            f.write(compiled.serialize())
+
     # -- container side ----------------------------------------------------------------
 
     def run(self, plan: Plan, env: list[tuple[str, str]]) -> int:
         import wasmtime
 
-        config = wasmtime.Config()
-        config.epoch_interruption = True
-        if plan.limits.fuel is not None:
-            config.consume_fuel = True
-        engine = wasmtime.Engine(config)
+        engine = wasmtime.Engine(_config(wasmtime, self.codegen_settings(plan.limits)))
         self._engine = engine
         if self._interrupted:
             engine.increment_epoch()
@@ -82,10 +108,7 @@ class WasmtimeInProcess(Engine):
             store.set_fuel(plan.limits.fuel)
         if plan.kind == "component":
             return self._run_component(wasmtime, engine, store, plan)
-        try:
-            module = wasmtime.Module.from_file(engine, plan.module)
-        except (wasmtime.WasmtimeError, ValueError) as e:
-            raise EngineError(f"cannot compile {guest_path(plan.module)}: {summary(e)}") from None
+        module = self._module(wasmtime, engine, plan)
         linker = wasmtime.Linker(engine)
         linker.define_wasi()
         instance = None
@@ -100,6 +123,23 @@ class WasmtimeInProcess(Engine):
         except (wasmtime.Trap, wasmtime.WasmtimeError) as e:
             return self._trap(wasmtime, e, store, instance, plan)
         return 0
+
+    def _module(self, wasmtime: Any, engine: Any, plan: Plan) -> Any:
+        if plan.artifact:
+            # From runwasm's root-owned cache (or an image, where the node allows it):
+            # memory-mapped, so containers running the same module share its code pages.
+            try:
+                return wasmtime.Module.deserialize_file(engine, plan.artifact)
+            except (wasmtime.WasmtimeError, ValueError) as e:
+                if plan.kind == "precompiled":
+                    raise EngineError(f"cannot load precompiled {guest_path(plan.module)}: "
+                                      f"{summary(e)}") from None
+                sys.stderr.write(f"runwasm: cached artifact unusable ({summary(e)}); "
+                                 "compiling\n")
+        try:
+            return wasmtime.Module.from_file(engine, plan.module)
+        except (wasmtime.WasmtimeError, ValueError) as e:
+            raise EngineError(f"cannot compile {guest_path(plan.module)}: {summary(e)}") from None
 
     def _wasi(self, wasmtime: Any, plan: Plan, env: list[tuple[str, str]]) -> Any:
         wasi = wasmtime.WasiConfig()
@@ -176,6 +216,15 @@ class WasmtimeInProcess(Engine):
         self._interrupted = True
         if self._engine is not None:
             self._engine.increment_epoch()
+
+
+def _config(wasmtime: Any, codegen: dict[str, Any]) -> Any:
+    """The engine config; the same for compiling into the cache and for running."""
+    config = wasmtime.Config()
+    config.epoch_interruption = bool(codegen.get("epoch_interruption", True))
+    if codegen.get("consume_fuel"):
+        config.consume_fuel = True
+    return config
 
 
 def guest_path(path: str) -> str:

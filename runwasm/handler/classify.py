@@ -169,7 +169,7 @@ def _sniff(spec: dict[str, Any], rootfs: str, engine: str, why: str) -> Decision
         kind = wasmfile.sniff_file(host)
     except OSError as e:
         raise RunwasmError(f"read entrypoint {module}: {e.strerror}") from None
-    if kind in wasmfile.WASM_KINDS:
+    if kind in (*wasmfile.WASM_KINDS, wasmfile.PRECOMPILED):
         return Decision(True, f"{why}: {module} is Wasm ({kind})", engine=engine,
                         module=module, host_module=host, kind=kind)
     if kind in (wasmfile.ELF, wasmfile.SCRIPT):
@@ -192,7 +192,7 @@ def _forced(spec: dict[str, Any], rootfs: str, engine: str, why: str) -> Decisio
         kind = wasmfile.sniff_file(host)
     except OSError as e:
         raise RunwasmError(f"{why}: read module {module}: {e.strerror}") from None
-    if kind not in wasmfile.WASM_KINDS:
+    if kind not in (*wasmfile.WASM_KINDS, wasmfile.PRECOMPILED):
         what = {"elf": "an ELF executable", "script": "a script"}.get(kind, "not WebAssembly")
         hint = "" if kind == wasmfile.UNKNOWN else (
             f" (use {ann.VARIANT}=compat-smart to run it with runc)")

@@ -77,8 +77,9 @@ def prepare(bundle_dir: str, config: NodeConfig, log: Log) -> Decision:
             _write_atomic(bundle.config_path, original)
             remove_tree(bundle.state_dir)
         return decision
-    _check_module(decision)
+    _check_module(decision, config)
     runner = resolve_engine(decision, spec, config)
+    runner.artifact = _artifact(decision, runner, config, log)
     log.info(f"runwasm: engine {decision.engine} {runner.installation.version}".rstrip())
     changes = engine_view.Changes()
     state_existed = os.path.isdir(bundle.state_dir)
@@ -111,7 +112,11 @@ def restore(bundle_dir: str) -> None:
     remove_tree(bundle.state_dir)
 
 
-def _check_module(decision: Decision) -> None:
+def _check_module(decision: Decision, config: NodeConfig) -> None:
+    if decision.kind == wasmfile.PRECOMPILED and not config.allow_image_artifacts:
+        raise RunwasmError(
+            f"{decision.module} is a precompiled artifact: refused (loading engine code from "
+            f"an image runs it; cache.allow_image_artifacts in {config.path} allows it)")
     if decision.kind != wasmfile.MODULE:
         return  # text is compiled, and components are checked, by the engine
     exports = wasmfile.function_exports(decision.host_module, decision.module)
@@ -153,10 +158,36 @@ def resolve_engine(decision: Decision, spec: dict[str, Any], config: NodeConfig)
                   registry.import_root(name))
 
 
+def _artifact(decision: Decision, runner: Runner, config: NodeConfig, log: Log) -> str:
+    """The precompiled artifact the launcher loads: from the cache, or (where the node
+    allows it) the image's own; "" to compile in the launcher."""
+    from runwasm.cache import Cache
+    from runwasm.engines import base, registry
+
+    adapter = registry.load(runner.name)
+    if decision.kind == wasmfile.PRECOMPILED:
+        if not runner.name.startswith("wasmtime"):
+            raise RunwasmError(f"{decision.module} is a Wasmtime artifact; engine "
+                               f"{runner.name} cannot load it")
+        return decision.host_module
+    if decision.kind != wasmfile.MODULE or base.PRECOMPILE not in adapter.supported(
+            runner.installation):
+        return ""
+    found = Cache(config).artifact_for(adapter, runner.installation, decision.host_module,
+                                       decision.module, runner.limits)
+    if found is None:
+        return ""
+    path, compiled = found
+    log.info(f"runwasm: cache {'miss: compiled' if compiled else 'hit:'} {decision.module} "
+             f"-> {os.path.basename(path)}")
+    return path
+
+
 class Runner:
     """Everything engine-specific the engine view needs."""
 
-    __slots__ = ("name", "settings", "installation", "limits", "sockets", "adapter_root")
+    __slots__ = ("name", "settings", "installation", "limits", "sockets", "adapter_root",
+                 "artifact")
 
     def __init__(self, name: str, settings: EngineSettings, installation: Installation,
                  limits: Limits, sockets: bool, adapter_root: str | None) -> None:
@@ -166,6 +197,7 @@ class Runner:
         self.limits = limits
         self.sockets = sockets
         self.adapter_root = adapter_root  # a third-party adapter's import root
+        self.artifact = ""  # host path of the precompiled module to load, if any
 
 
 def _write_atomic(path: str, data: bytes) -> None:

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 STATE_DIR: Final = ".runwasm"  # inside the bundle
 SKELETON: Final = "root"
 ORIGINAL: Final = "config.orig.json"
+ARTIFACT: Final = "/.runwasm/module.cwasm"  # where the launcher finds a cached artifact
 
 SYSTEM_DIRS: Final = ("usr", "lib", "lib32", "lib64", "libx32", "bin", "sbin")
 # Mounts that stay where the spec puts them: the launcher needs them, the guest never
@@ -171,6 +172,17 @@ def rewrite(spec: dict[str, Any], bundle: str, rootfs: str, decision: Decision,
     etc_files += [p for p in HOST_ETC_FILES if os.path.isfile(p)]
     skeleton = os.path.join(bundle, STATE_DIR, SKELETON)
     system_mounts = build_skeleton(skeleton, host_binds, etc_files)
+    artifact = ""
+    if runner.artifact and not runner.artifact.startswith(rootfs + "/"):
+        # From the cache: this one file, read-only (not noexec: its code is mapped
+        # executable), at a path the guest cannot reach.
+        artifact = ARTIFACT
+        _touch(skeleton + ARTIFACT)
+        system_mounts.append({"destination": ARTIFACT, "type": "bind",
+                              "source": runner.artifact,
+                              "options": ["bind", "ro", "nosuid", "nodev"]})
+    elif runner.artifact:
+        artifact = inside(rootfs, runner.artifact)  # an image artifact the node allows
 
     kept = [m for m in mounts if _is_kept(m.get("destination", ""))]
     app = {"destination": APP_ROOT, "type": "bind", "source": rootfs,
@@ -202,7 +214,8 @@ def rewrite(spec: dict[str, Any], bundle: str, rootfs: str, decision: Decision,
                 cwd=inside(rootfs, rootfs_paths.resolve(rootfs, process.get("cwd") or "/")),
                 readonly=readonly, limits=runner.limits,
                 executable=runner.installation.executable,
-                options=list(runner.settings.options), sockets=runner.sockets)
+                options=list(runner.settings.options), sockets=runner.sockets,
+                artifact=artifact)
     process["args"] = [interpreter, "-I", "-S", "-c", BOOT % import_paths, plan.to_json()]
     process["cwd"] = "/"
 
