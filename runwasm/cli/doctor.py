@@ -18,8 +18,8 @@ from runwasm.cli import install as inst
 
 OK, WARN, FAIL = "ok", "warn", "fail"
 CRIO_CONFIG = "/etc/crio/crio.conf"
-# runwasm's state directory: the precompiled-module cache lives under it.
-STATE_DIR = "/var/lib/runwasm"
+# The precompiled-module cache when the node config does not say (config.py's default).
+STATE_DIR = "/var/lib/runwasm/cache"
 MIN_PYTHON = (3, 9)
 
 
@@ -51,8 +51,8 @@ def doctor(
                                     help="CRI-O's main config file."),
     handler: str = typer.Option(inst.HANDLER, "--handler",
                                 help="The CRI-O handler that should run runwasm."),
-    cache_dir: str = typer.Option("", "--cache-dir", help="runwasm's state/cache "
-                                  f"directory (default: the node config's, else {STATE_DIR})."),
+    cache_dir: str = typer.Option("", "--cache-dir", help="The precompiled-module cache "
+                                  "directory (default: the node config's cache.dir)."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     checks, node = [check_python()], None
@@ -60,7 +60,7 @@ def doctor(
     checks.append(node_check)
     checks.append(check_delegate(node))
     checks.append(check_engines(node))
-    checks.append(check_cache_dir(cache_dir or getattr(node, "cache_dir", "") or STATE_DIR))
+    checks.append(check_cache_dir(cache_dir or getattr(node, "cache_dir", STATE_DIR)))
     checks.extend(check_crio(crio_config, crio_dir, handler, node))
     failed = any(c.status == FAIL for c in checks)
     if as_json:
@@ -147,6 +147,8 @@ def check_engines(node: Any) -> Check:
 
 def check_cache_dir(path: str) -> Check:
     name = "cache directory"
+    if not path:
+        return Check(name, OK, "disabled (cache.dir is empty): every start compiles its module")
     try:
         st = os.lstat(path)
     except FileNotFoundError:

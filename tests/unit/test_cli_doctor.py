@@ -144,6 +144,23 @@ def test_default_engine_not_installed_fails(good: Node) -> None:
 # cache directory
 
 
+def test_cache_dir_comes_from_the_node_config(good: Node) -> None:
+    cache = good.root / "node-cache"
+    cache.mkdir(mode=0o755)
+    good.config.write_text(f'[cache]\ndir = "{cache}"\n')
+    result = good.run("doctor", "--json", "--config", str(good.config), "--crio-dir",
+                      str(good.crio_dir), "--crio-config", str(good.crio_config))
+    check = next(c for c in json.loads(result.stdout)["checks"]
+                 if c["check"] == "cache directory")
+    assert check["status"] == "fail" and str(cache) in check["detail"]
+    good.config.write_text('[cache]\ndir = ""\n')
+    result = good.run("doctor", "--json", "--config", str(good.config), "--crio-dir",
+                      str(good.crio_dir), "--crio-config", str(good.crio_config))
+    check = next(c for c in json.loads(result.stdout)["checks"]
+                 if c["check"] == "cache directory")
+    assert check["status"] == "ok" and "disabled" in check["detail"]
+
+
 def test_cache_dir_missing_is_a_warning(good: Node) -> None:
     good.cache.rmdir()
     _, checks = good.doctor()
