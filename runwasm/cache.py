@@ -214,12 +214,15 @@ class Cache:
             raise RunwasmError(f"cannot precompile {shown} within cache.compile_timeout="
                                f"{self.timeout:g}s") from None
         if result.returncode != 0:
+            from runwasm.compile_worker import EXIT_MEMORY
+
             _unlink(tmp)
             lines = result.stderr.strip().splitlines()
             reason = lines[-1] if lines else f"exit code {result.returncode}"
-            if "MemoryError" in result.stderr or "memory" in reason.lower() \
-                    or result.returncode < 0:
-                reason += f" (within cache.compile_memory={self.memory} bytes)"
+            if result.returncode == EXIT_MEMORY or result.returncode < 0:
+                # Out of memory, or killed (the kernel's OOM killer, a crash under it).
+                reason = (f"{reason}: it needs more than cache.compile_memory="
+                          f"{self.memory} bytes")
             raise RunwasmError(f"cannot precompile {shown}: {reason}")
         size = os.stat(tmp).st_size
         meta = dict(identity, size=size, sha256=_sha256_file(tmp), source=shown,

@@ -39,10 +39,11 @@ def _split_number(text: str) -> tuple[float, str] | None:
         return None
 
 
-def parse_quantity(key: str, text: str) -> int:
+def parse_quantity(key: str, text: str, *, allow_zero: bool = False) -> int:
     """`64Mi`, `1G`, `1048576` -> bytes."""
     split = _split_number(text.strip())
-    if split is None or split[1] not in _QUANTITY or split[0] <= 0:
+    if split is None or split[1] not in _QUANTITY or split[0] < 0 or (
+            split[0] == 0 and not allow_zero):
         raise RunwasmError(f"invalid {_what(key)}{key}={text!r}: expected a quantity such as "
                            "64Mi, 1Gi or 500M")
     return int(split[0] * _QUANTITY[split[1]])

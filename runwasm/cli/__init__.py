@@ -8,4 +8,6 @@ VERBS = {
     "engines": "runwasm.cli.engines",
     "install": "runwasm.cli.install",
     "doctor": "runwasm.cli.doctor",
+    "cache": "runwasm.cli.cache",
+    "precompile": "runwasm.cli.precompile",
 }
