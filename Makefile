@@ -29,5 +29,11 @@ test: setup lint test-py39
 bench: setup
 	$(PY) bench/startup.py
 
+# dist/runwasm_<version>_amd64.deb and dist/runwasm-<version>.x86_64.rpm, built with nfpm
+# from packaging/ (packaging/README.md).
+.PHONY: packages
+packages: setup
+	$(PY) packaging/build.py
+
 clean:
 	rm -rf .venv .venv39 examples/build

@@ -8,7 +8,8 @@ cd "$(dirname "$0")/.."
 PYTHON="${PYTHON:-/usr/bin/python3}"
 APT_PACKAGES=(runc busybox-static clang lld wasi-libc libclang-rt-14-dev-wasm32
               python3-venv hyperfine
-              podman conmon buildah catatonit containerd python3-yaml)
+              podman conmon buildah catatonit containerd python3-yaml
+              debootstrap rpm lintian binutils zstd)
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
