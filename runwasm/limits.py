@@ -16,6 +16,7 @@ MAX_MEMORY: Final = "runwasm.io/max-memory"
 TIMEOUT: Final = "runwasm.io/timeout"
 FUEL: Final = "runwasm.io/fuel"
 SOCKETS: Final = "runwasm.io/sockets"
+INVOKE: Final = "runwasm.io/invoke"  # a reactor module's export to run after _initialize
 
 # Kubernetes quantity suffixes (binary and decimal); "m" (milli) makes no sense for bytes.
 _QUANTITY: Final = {

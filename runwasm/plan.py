@@ -37,12 +37,12 @@ class Limits:
 
 class Plan:
     __slots__ = ("engine", "module", "kind", "args", "cwd", "readonly", "limits",
-                 "executable", "options", "sockets", "artifact")
+                 "executable", "options", "sockets", "artifact", "invoke")
 
     def __init__(self, *, engine: str, module: str, kind: str, args: list[str],
                  cwd: str, readonly: bool, limits: Limits | None = None,
                  executable: str = "", options: list[str] | None = None,
-                 sockets: bool = False, artifact: str = "") -> None:
+                 sockets: bool = False, artifact: str = "", invoke: str = "") -> None:
         self.engine = engine
         self.module = module  # launcher-side path, under APP_ROOT
         self.kind = kind  # runwasm.wasmfile kind: module, component or wat
@@ -55,6 +55,8 @@ class Plan:
         self.sockets = sockets  # the pod asked for network sockets
         # launcher-side path of the precompiled module from runwasm's cache, if any
         self.artifact = artifact
+        # a reactor module: the export to call after _initialize (its i32 is the exit code)
+        self.invoke = invoke
 
     def to_json(self) -> str:
         return jsonfast.dumps({
@@ -62,6 +64,7 @@ class Plan:
             "args": self.args, "cwd": self.cwd, "readonly": self.readonly,
             "limits": self.limits.to_dict(), "executable": self.executable,
             "options": self.options, "sockets": self.sockets, "artifact": self.artifact,
+            "invoke": self.invoke,
         })
 
     @classmethod
@@ -76,4 +79,4 @@ class Plan:
                    limits=Limits.from_dict(data.get("limits") or {}),
                    executable=data.get("executable", ""), options=list(data.get("options", [])),
                    sockets=bool(data.get("sockets", False)),
-                   artifact=data.get("artifact", ""))
+                   artifact=data.get("artifact", ""), invoke=data.get("invoke", ""))

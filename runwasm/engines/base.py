@@ -34,7 +34,9 @@ MAX_MEMORY: Final = "max-memory"
 TIMEOUT: Final = "timeout"
 FUEL: Final = "fuel"
 PRECOMPILE: Final = "precompile"  # can use runwasm's precompiled-module cache
-ALL_CAPABILITIES: Final = (WASI_P1, COMPONENTS, SOCKETS, MAX_MEMORY, TIMEOUT, FUEL, PRECOMPILE)
+INVOKE: Final = "invoke"  # runs reactor modules: _initialize, then a named export
+ALL_CAPABILITIES: Final = (WASI_P1, COMPONENTS, SOCKETS, MAX_MEMORY, TIMEOUT, FUEL, PRECOMPILE,
+                           INVOKE)
 
 
 class EngineError(Exception):

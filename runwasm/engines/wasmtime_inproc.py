@@ -17,6 +17,7 @@ from runwasm.engines.base import (
     EXIT_MEMORY,
     EXIT_TRAP,
     FUEL,
+    INVOKE,
     MAX_MEMORY,
     PRECOMPILE,
     TIMEOUT,
@@ -41,7 +42,8 @@ _WASI_RUN = "wasi:cli/run@0.2"  # matched as a prefix: any 0.2.x
 class WasmtimeInProcess(Engine):
     name = "wasmtime"
     description = "Wasmtime in-process (the wasmtime Python package)"
-    capabilities = frozenset({WASI_P1, COMPONENTS, MAX_MEMORY, TIMEOUT, FUEL, PRECOMPILE})
+    capabilities = frozenset({WASI_P1, COMPONENTS, MAX_MEMORY, TIMEOUT, FUEL, PRECOMPILE,
+                              INVOKE})
 
     def __init__(self) -> None:
         self._engine: Any = None
@@ -111,10 +113,17 @@ class WasmtimeInProcess(Engine):
         module = self._module(wasmtime, engine, plan)
         linker = wasmtime.Linker(engine)
         linker.define_wasi()
+        if plan.invoke:
+            # A reactor may import host functions of its own embedder: they trap if called.
+            linker.define_unknown_imports_as_traps(module)
         instance = None
         try:
             instance = linker.instantiate(store, module)
-            start = instance.exports(store).get("_start")
+            exports = instance.exports(store)
+            if plan.invoke:
+                return self._invoke(wasmtime, store, exports, plan) or self._memory_verdict(
+                    wasmtime, store, instance, plan, 0)
+            start = exports.get("_start")
             if not isinstance(start, wasmtime.Func):
                 raise EngineError(f"{guest_path(plan.module)} exports no _start function")
             start(store)
@@ -140,6 +149,18 @@ class WasmtimeInProcess(Engine):
             return wasmtime.Module.from_file(engine, plan.module)
         except (wasmtime.WasmtimeError, ValueError) as e:
             raise EngineError(f"cannot compile {guest_path(plan.module)}: {summary(e)}") from None
+
+    def _invoke(self, wasmtime: Any, store: Any, exports: Any, plan: Plan) -> int:
+        """A reactor: _initialize if it has one, then the named export; an i32 it returns
+        is the exit code."""
+        initialize = exports.get("_initialize")
+        if isinstance(initialize, wasmtime.Func):
+            initialize(store)
+        function = exports.get(plan.invoke)
+        if not isinstance(function, wasmtime.Func):
+            raise EngineError(f"{guest_path(plan.module)} exports no function {plan.invoke}")
+        result = function(store)
+        return int(result) & 0xFF if isinstance(result, int) else 0
 
     def _wasi(self, wasmtime: Any, plan: Plan, env: list[tuple[str, str]]) -> Any:
         wasi = wasmtime.WasiConfig()

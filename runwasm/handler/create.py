@@ -77,8 +77,9 @@ def prepare(bundle_dir: str, config: NodeConfig, log: Log) -> Decision:
             _write_atomic(bundle.config_path, original)
             remove_tree(bundle.state_dir)
         return decision
-    _check_module(decision, config)
+    invoke = _check_module(decision, config, spec)
     runner = resolve_engine(decision, spec, config)
+    runner.invoke = invoke
     runner.artifact = _artifact(decision, runner, config, log)
     log.info(f"runwasm: engine {decision.engine} {runner.installation.version}".rstrip())
     changes = engine_view.Changes()
@@ -112,17 +113,28 @@ def restore(bundle_dir: str) -> None:
     remove_tree(bundle.state_dir)
 
 
-def _check_module(decision: Decision, config: NodeConfig) -> None:
+def _check_module(decision: Decision, config: NodeConfig, spec: dict[str, Any]) -> str:
+    """Refuse what cannot run; the reactor export to invoke, if the pod names one."""
+    from runwasm.limits import INVOKE
+
+    invoke = ((spec.get("annotations") or {}).get(INVOKE) or "").strip()
     if decision.kind == wasmfile.PRECOMPILED and not config.allow_image_artifacts:
         raise RunwasmError(
             f"{decision.module} is a precompiled artifact: refused (loading engine code from "
             f"an image runs it; cache.allow_image_artifacts in {config.path} allows it)")
     if decision.kind != wasmfile.MODULE:
-        return  # text is compiled, and components are checked, by the engine
+        return invoke  # text is compiled, and components are checked, by the engine
     exports = wasmfile.function_exports(decision.host_module, decision.module)
+    if invoke:
+        if invoke not in exports:
+            raise RunwasmError(f"invalid annotation {INVOKE}={invoke!r}: module "
+                               f"{decision.module} exports no function {invoke!r}")
+        return invoke
     if "_start" not in exports:
-        what = " (a reactor module: it exports _initialize)" if "_initialize" in exports else ""
+        what = (f" (a reactor module: it exports _initialize; name the export to run with "
+                f"{INVOKE})") if "_initialize" in exports else ""
         raise RunwasmError(f"module {decision.module} exports no _start function{what}")
+    return ""
 
 
 def resolve_engine(decision: Decision, spec: dict[str, Any], config: NodeConfig) -> Runner:
@@ -148,6 +160,8 @@ def resolve_engine(decision: Decision, spec: dict[str, Any], config: NodeConfig)
     lacking = [f"{needs[key]} (asked by {key})" for key in asked if needs[key] not in supported]
     if sockets and base.SOCKETS not in supported:
         lacking.append(f"{base.SOCKETS} (asked by {pod_limits.SOCKETS})")
+    if (spec.get("annotations") or {}).get(pod_limits.INVOKE) and base.INVOKE not in supported:
+        lacking.append(f"{base.INVOKE} (asked by {pod_limits.INVOKE})")
     if decision.kind == wasmfile.COMPONENT and base.COMPONENTS not in supported:
         lacking.append(f"{base.COMPONENTS} ({decision.module} is a component)")
     if lacking:
@@ -187,7 +201,7 @@ class Runner:
     """Everything engine-specific the engine view needs."""
 
     __slots__ = ("name", "settings", "installation", "limits", "sockets", "adapter_root",
-                 "artifact")
+                 "artifact", "invoke")
 
     def __init__(self, name: str, settings: EngineSettings, installation: Installation,
                  limits: Limits, sockets: bool, adapter_root: str | None) -> None:
@@ -198,6 +212,7 @@ class Runner:
         self.sockets = sockets
         self.adapter_root = adapter_root  # a third-party adapter's import root
         self.artifact = ""  # host path of the precompiled module to load, if any
+        self.invoke = ""  # a reactor module's export to run
 
 
 def _write_atomic(path: str, data: bytes) -> None:

@@ -215,7 +215,7 @@ def rewrite(spec: dict[str, Any], bundle: str, rootfs: str, decision: Decision,
                 readonly=readonly, limits=runner.limits,
                 executable=runner.installation.executable,
                 options=list(runner.settings.options), sockets=runner.sockets,
-                artifact=artifact)
+                artifact=artifact, invoke=runner.invoke)
     process["args"] = [interpreter, "-I", "-S", "-c", BOOT % import_paths, plan.to_json()]
     process["cwd"] = "/"
 

@@ -28,6 +28,13 @@ def main() -> NoReturn:
     inv = argv_scan.scan(args)
     log = Log(inv.log_path, inv.log_format, debug=inv.globals.get("debug") == "true")
     try:
+        from runwasm.cli import VERBS as ADMIN_VERBS  # a dict literal, no imports
+
+        if inv.verb in ADMIN_VERBS:
+            # Admin verbs load the node config themselves (doctor reports a broken one).
+            from runwasm.cli.app import run
+
+            sys.exit(run(inv.args[inv.verb_index:]))
         config = node_config.load()
         log.node_file, log.node_level = config.log_file, config.log_level
         sys.exit(_dispatch(inv, config, log))
@@ -39,12 +46,6 @@ def main() -> NoReturn:
 
 
 def _dispatch(inv: Invocation, config: NodeConfig, log: Log) -> int:
-    from runwasm.cli import VERBS as ADMIN_VERBS  # a dict literal, no imports
-
-    if inv.verb in ADMIN_VERBS:
-        from runwasm.cli.app import run
-
-        return run(inv.args[inv.verb_index:])
     delegate = delegates.find(config)
     if inv.verb is None and inv.globals.get("version") == "true":
         from runwasm.handler import info

@@ -216,3 +216,40 @@ def test_runc_manages_a_wasm_container(runtime: Runtime, modules: dict[str, Path
     assert runtime.runc("kill", container_id, "KILL").returncode == 0
     assert runtime.runc("delete", "--force", container_id).returncode == 0
     assert container_id not in runtime.listed()
+
+
+WAT_REACTOR_RUN = """(module
+  (import "host" "call" (func $host (param i32) (result i32)))
+  (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
+  (memory (export "memory") 1)
+  (global $ready (mut i32) (i32.const 0))
+  (func (export "_initialize") (global.set $ready (i32.const 1)))
+  (func (export "run") (result i32)
+    (if (i32.eqz (global.get $ready)) (then (call $exit (i32.const 99))))
+    (i32.const 7))
+  (func (export "calls_host") (result i32) (call $host (i32.const 1))))"""
+
+
+def test_reactor_module_with_invoke(runtime: Runtime, tmp_path: Path) -> None:
+    reactor = bundles.wat_module(WAT_REACTOR_RUN, tmp_path / "reactor.wasm")
+    annotations = {"module.wasm.image/variant": "compat"}
+    bundle = wasm_bundle(tmp_path / "b", {"/r.wasm": reactor}, ["/r.wasm"],
+                         annotations=annotations)
+    result = runtime.runwasm("run", "--bundle", str(bundle), runtime.new_id())
+    assert result.returncode == 1
+    assert "a reactor module: it exports _initialize; name the export to run with " \
+        "runwasm.io/invoke" in result.stderr
+    bundles.bundle(bundle, args=["/r.wasm"],
+                   annotations={**annotations, "runwasm.io/invoke": "run"})
+    result = runtime.runwasm("run", "--bundle", str(bundle), runtime.new_id())
+    assert result.returncode == 7, result.stderr  # _initialize ran first, run returned 7
+    # A host import of another embedder traps when called, with one line.
+    bundles.bundle(bundle, args=["/r.wasm"],
+                   annotations={**annotations, "runwasm.io/invoke": "calls_host"})
+    result = runtime.runwasm("run", "--bundle", str(bundle), runtime.new_id())
+    assert result.returncode == 134 and result.stderr.startswith("runwasm: guest trapped:")
+    bundles.bundle(bundle, args=["/r.wasm"],
+                   annotations={**annotations, "runwasm.io/invoke": "nope"})
+    result = runtime.runwasm("run", "--bundle", str(bundle), runtime.new_id())
+    assert result.returncode == 1
+    assert "runwasm.io/invoke='nope': module /r.wasm exports no function 'nope'" in result.stderr

@@ -46,7 +46,7 @@ def test_json_shape() -> None:
         "v": plan_module.VERSION, "engine": "wasmtime", "module": "/.app/app.wasm",
         "kind": "module", "args": ["/app.wasm", "--flag", "é \"q\"\n"], "cwd": "/.app/srv",
         "readonly": False, "limits": {"max_memory": None, "timeout": None, "fuel": None},
-        "executable": "", "options": [], "sockets": False, "artifact": "",
+        "executable": "", "options": [], "sockets": False, "artifact": "", "invoke": "",
     }
 
 
