@@ -60,6 +60,15 @@ def packages(tmp_path_factory: pytest.TempPathFactory, tools: None) -> Packages:
 
 
 @pytest.fixture(scope="session")
+def unpacked(packages: Packages, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The .deb's files (`dpkg-deb -x`), once per session; removed afterwards."""
+    root = tmp_path_factory.mktemp("unpacked")
+    subprocess.run(["dpkg-deb", "-x", str(packages.deb), str(root)], check=True)
+    yield root
+    shutil.rmtree(root)
+
+
+@pytest.fixture(scope="session")
 def root_tarball(tools: None) -> Path:
     """The cached Debian 12 minbase root (python3, runc); made on the first run."""
     started = time.monotonic()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import importlib.util
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -100,22 +101,20 @@ def test_deb_files_modes_and_owners(packages: Packages) -> None:
     assert "/var/lib/runwasm" not in entries  # made by postinst, root-only
 
 
-def test_deb_contents_match_their_sources(packages: Packages, tmp_path: Path) -> None:
-    sh("dpkg-deb", "-x", str(packages.deb), str(tmp_path))
+def test_deb_contents_match_their_sources(unpacked: Path) -> None:
     for path, source in config_files().items():
-        assert (tmp_path / path.lstrip("/")).read_bytes() == source.read_bytes(), path
+        assert (unpacked / path.lstrip("/")).read_bytes() == source.read_bytes(), path
     sys.path.insert(0, str(REPO))
     from runwasm import entry
 
-    script = (tmp_path / "usr/bin/runwasm").read_text()
+    script = (unpacked / "usr/bin/runwasm").read_text()
     assert script == entry.script("/usr/bin/python3", ["/usr/lib/runwasm"])
     assert script.startswith("#!/usr/bin/python3 -IS\n")
 
 
-def test_vendored_wheels_are_version_independent(packages: Packages, tmp_path: Path) -> None:
-    sh("dpkg-deb", "-x", str(packages.deb), str(tmp_path))
+def test_vendored_wheels_are_version_independent(unpacked: Path) -> None:
     build = build_module()
-    dists = build.check_vendored(tmp_path / "usr/lib/runwasm")
+    dists = build.check_vendored(unpacked / "usr/lib/runwasm")
     names = {d.split("-")[0].lower() for d in dists}
     assert {"runwasm", "wasmtime", "typer", "click", "rich", "tomlkit"} <= names
     typer = next(d for d in dists if d.lower().startswith("typer-"))
@@ -210,29 +209,27 @@ def test_lintian_finds_no_errors_or_unexplained_warnings(packages: Packages) -> 
         assert tag in readme, f"lintian override {tag} is not explained in packaging/README.md"
 
 
-def test_man_page_explains_the_runc_surface_and_every_admin_verb(packages: Packages,
-                                                                 tmp_path: Path) -> None:
-    sh("dpkg-deb", "-x", str(packages.deb), str(tmp_path))
-    page = gzip.decompress((tmp_path / "usr/share/man/man1/runwasm.1.gz").read_bytes()).decode()
+def test_man_page_explains_the_runc_surface_and_every_admin_verb(unpacked: Path) -> None:
+    page = gzip.decompress((unpacked / "usr/share/man/man1/runwasm.1.gz").read_bytes()).decode()
     for section in ("NAME", "SYNOPSIS", "RUNC\\-COMPATIBLE COMMANDS", "ADMIN COMMANDS",
                     "FILES", "EXIT STATUS"):
         assert f".SH {section}" in page, section
     for verb in ("create", "run", "exec", "start", "state", "kill", "delete", "features"):
         assert re.search(rf"\b{verb}\b", page), verb
-    sys.path.insert(0, str(tmp_path / "usr/lib/runwasm"))
+    sys.path.insert(0, str(unpacked / "usr/lib/runwasm"))
     try:
         spec = importlib.util.spec_from_file_location(
-            "packaged_cli", tmp_path / "usr/lib/runwasm/runwasm/cli/__init__.py")
+            "packaged_cli", unpacked / "usr/lib/runwasm/runwasm/cli/__init__.py")
         assert spec and spec.loader
         cli = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(cli)
     finally:
-        sys.path.remove(str(tmp_path / "usr/lib/runwasm"))
+        sys.path.remove(str(unpacked / "usr/lib/runwasm"))
     for verb in cli.VERBS:
         assert re.search(rf"^\.TP\n\.B {re.escape(verb)}\b", page, re.M), \
             f"the man page does not explain the admin verb {verb!r}"
     man = subprocess.run(["man", "--warnings", "-l", "-E", "UTF-8", "-P", "cat",
-                          str(tmp_path / "usr/share/man/man1/runwasm.1.gz")],
+                          str(unpacked / "usr/share/man/man1/runwasm.1.gz")],
                          capture_output=True, text=True, check=False,
                          env={"MANWIDTH": "80", "PATH": "/usr/bin:/bin"})
     assert man.returncode == 0 and man.stderr == "", man.stderr
@@ -246,3 +243,4 @@ def test_the_same_commit_builds_the_same_deb(packages: Packages, tmp_path: Path)
     assert result.returncode == 0, result.stderr
     again = tmp_path / packages.deb.name
     assert again.read_bytes() == packages.deb.read_bytes()
+    shutil.rmtree(tmp_path)

@@ -16,7 +16,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-from pkgtest import REPO, Packages, sh
+from pkgtest import REPO
 
 PYTHONS = {
     "3.9": "/root/.pyenv/versions/3.9.18/bin/python3.9",
@@ -32,10 +32,8 @@ def available() -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def tree(packages: Packages, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("unpacked")
-    sh("dpkg-deb", "-x", str(packages.deb), str(root))
-    return root / "usr/lib/runwasm"
+def tree(unpacked: Path) -> Path:
+    return unpacked / "usr/lib/runwasm"
 
 
 @pytest.fixture(scope="module")

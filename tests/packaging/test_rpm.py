@@ -8,6 +8,7 @@ installed runwasm can be run there. Its files must land exactly where the .deb's
 from __future__ import annotations
 
 import os
+import shutil
 import stat
 import subprocess
 from pathlib import Path
@@ -74,3 +75,4 @@ def test_rpm_into_an_empty_root_without_scriptlets(packages: Packages, tmp_path:
     assert os.access(root / "usr/bin/runwasm", os.X_OK)
     assert not (root / "var/lib/runwasm").exists()  # made by %post, skipped here
     sh("rpm", "--root", str(root), "-V", "--nodeps", "runwasm")
+    shutil.rmtree(root)
