@@ -82,16 +82,71 @@ def config_path() -> str:
 
 
 def load(path: str | None = None) -> NodeConfig:
-    """The node config; defaults when the file does not exist."""
+    """The node config; defaults when the file does not exist.
+
+    Parsing TOML costs ~20 ms of imports (tomllib pulls in re, typing, datetime) on every
+    call CRI-O makes, so the parsed table is remembered in runwasm's root-only state
+    directory next to the exact text it came from, and used only for that same text.
+    """
     path = path or config_path()
     try:
         with open(path, "rb") as f:
             raw = f.read()
     except FileNotFoundError:
         return NodeConfig(path=path)
+    except IsADirectoryError:
+        raise RunwasmError(f"config {path}: is a directory") from None
     except OSError as e:
         raise RunwasmError(f"config {path}: {e.strerror}") from None
-    return from_mapping(_parse_toml(raw, path), path)
+    memo = _memo_path(path)
+    data = _read_memo(memo, raw)
+    if data is None:
+        data = _parse_toml(raw, path)
+        _write_memo(memo, raw, data)
+    return from_mapping(data, path)
+
+
+MEMO_DIR: Final = "/run/runwasm/parsed-config"  # runwasm's own state; root-only
+
+
+def _memo_path(path: str) -> str:
+    name = os.path.abspath(path).replace("%", "%25").replace("/", "%2F")
+    return os.path.join(MEMO_DIR, name[-200:] + ".json")
+
+
+def _read_memo(memo: str, raw: bytes) -> dict[str, Any] | None:
+    from runwasm import jsonfast
+
+    try:
+        with open(memo, "rb") as f:
+            entry = jsonfast.loads(f.read())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(entry, dict) or entry.get("raw") != raw.decode("utf-8", "replace"):
+        return None
+    data = entry.get("data")
+    return data if isinstance(data, dict) else None
+
+
+def _write_memo(memo: str, raw: bytes, data: dict[str, Any]) -> None:
+    """Best effort: where runwasm cannot write its state, it parses every time."""
+    from runwasm import jsonfast
+
+    try:
+        text = jsonfast.dumps({"raw": raw.decode("utf-8", "replace"), "data": data})
+    except (TypeError, ValueError):
+        return  # TOML values JSON cannot hold (dates): nothing runwasm reads anyway
+    try:
+        os.makedirs(MEMO_DIR, mode=0o700, exist_ok=True)
+        tmp = f"{memo}.{os.getpid()}.tmp"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+        try:
+            os.write(fd, text.encode())
+        finally:
+            os.close(fd)
+        os.replace(tmp, memo)
+    except OSError:
+        pass
 
 
 def _parse_toml(raw: bytes, path: str) -> dict[str, Any]:

@@ -263,3 +263,21 @@ def test_engine_table_errors(tmp_path: Path, text: str, named: str) -> None:
     with pytest.raises(RunwasmError) as info:
         load(write(tmp_path, text))
     assert named in str(info.value)
+
+
+def test_parsed_config_is_remembered_for_the_same_text(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(config, "MEMO_DIR", str(tmp_path / "memo"))
+    path = write(tmp_path, '[wasm]\ndetection = "smart"\n')
+    assert load(path).detection == "smart"
+    memos = list((tmp_path / "memo").iterdir())
+    assert len(memos) == 1 and oct(memos[0].stat().st_mode & 0o777) == "0o600"
+
+    def no_parse(raw: bytes, where: str) -> None:
+        raise AssertionError("parsed again")
+
+    monkeypatch.setattr(config, "_parse_toml", no_parse)
+    assert load(path).detection == "smart"  # from the memo
+    Path(path).write_text('[wasm]\ndetection = "annotations"\n')
+    with pytest.raises(AssertionError, match="parsed again"):
+        load(path)  # new text: the memo is not used
