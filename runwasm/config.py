@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 
-from runwasm.annotations import ENGINE_NAMES
 from runwasm.errors import RunwasmError
 
 TYPE_CHECKING = False
@@ -196,6 +195,8 @@ def from_mapping(data: dict[str, Any], path: str = DEFAULT_PATH) -> NodeConfig:
         if not search or not all(isinstance(s, str) and s for s in search):
             raise RunwasmError(f"config {path}: runtime.search must list runtime names")
         values["search"] = tuple(search)
+    from runwasm.annotations import ENGINE_NAMES
+
     _check_choice(path, "wasm.default_engine", values.get("default_engine"), ENGINE_NAMES
                   + ("wasmtime-cli",) + tuple(values.get("engines", {})))
     _check_choice(path, "wasm.detection", values.get("detection"), DETECTION_MODES)

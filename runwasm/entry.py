@@ -21,7 +21,7 @@ import sys
 TEMPLATE = """#!{python} -IS
 # Written by `python -m runwasm.entry`: a runc-compatible runtime for Wasm containers.
 import sys
-sys.path[:0] = {paths!r}
+sys.path.extend({paths!r})  # after the standard library: its imports stay fast
 from runwasm.handler.main import main
 main()
 """
@@ -32,7 +32,7 @@ def default_paths() -> list[str]:
     package_parent = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     paths = [package_parent]
     for directory in site.getsitepackages():
-        if directory not in paths:
+        if directory not in paths and os.path.isdir(directory):  # each costs every import
             paths.append(directory)
     return paths
 

@@ -68,13 +68,16 @@ class WasmtimeInProcess(Engine):
 
     def cache_identity(self, installation: Installation) -> str:
         # The package version and the exact native library it loads.
-        site = installation.import_paths[0] if installation.import_paths else ""
+        package = os.path.join(installation.import_paths[0], "wasmtime") \
+            if installation.import_paths else ""
         library = ""
-        for root, _dirs, files in os.walk(os.path.join(site, "wasmtime")):
-            for name in files:
-                if name.startswith("_libwasmtime"):
-                    st = os.stat(os.path.join(root, name))
-                    library = f"{name}:{st.st_size}:{st.st_mtime_ns}"
+        for platform in os.listdir(package) if os.path.isdir(package) else []:
+            directory = os.path.join(package, platform)  # e.g. linux-x86_64/_libwasmtime.so
+            if os.path.isdir(directory):
+                for name in os.listdir(directory):
+                    if name.startswith("_libwasmtime"):
+                        st = os.stat(os.path.join(directory, name))
+                        library = f"{name}:{st.st_size}:{st.st_mtime_ns}"
         return f"wasmtime-py {installation.version} {library}"
 
     def codegen_settings(self, limits: Limits) -> dict[str, Any]:
