@@ -9,7 +9,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from conftest import RUNWASM, Runtime, snapshot, wasm_bundle
+from integration_support import RUNWASM, Runtime, snapshot, wasm_bundle
 
 from devkit import bundles
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import RUNWASM, Runtime, wasm_bundle
+from integration_support import RUNWASM, Runtime, wasm_bundle
 
 from devkit import bundles
 

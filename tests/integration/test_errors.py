@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 
 import pytest
-from conftest import Runtime, mounts_under, snapshot, wasm_bundle
+from integration_support import Runtime, mounts_under, snapshot, wasm_bundle
 
 CASES = {
     "missing module": (

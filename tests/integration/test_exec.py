@@ -6,7 +6,7 @@ import json
 import time
 from pathlib import Path
 
-from conftest import Runtime, busybox_bundle, wasm_bundle
+from integration_support import Runtime, busybox_bundle, wasm_bundle
 
 
 def _started(runtime: Runtime, bundle: Path) -> str:

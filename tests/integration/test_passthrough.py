@@ -6,7 +6,7 @@ import json
 import subprocess
 from pathlib import Path
 
-from conftest import RUNWASM, Runtime, busybox_bundle
+from integration_support import RUNWASM, Runtime, busybox_bundle, wasm_bundle
 
 
 def test_busybox_config_byte_identical(runtime: Runtime, tmp_path: Path) -> None:
@@ -31,8 +31,6 @@ def test_compat_smart_sends_elf_to_runc(runtime: Runtime, tmp_path: Path) -> Non
 
 def test_compat_smart_runs_wasm(runtime: Runtime, modules: dict[str, Path],
                                 tmp_path: Path) -> None:
-    from conftest import wasm_bundle
-
     bundle = wasm_bundle(tmp_path / "b", {"/hello.wasm": modules["hello"]}, ["/hello.wasm"],
                          annotations={"run.oci.handler": "wasm-smart"})
     result = runtime.runwasm("run", "--bundle", str(bundle), runtime.new_id())

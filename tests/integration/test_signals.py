@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import RUNWASM, Runtime, wasm_bundle
+from integration_support import RUNWASM, Runtime, wasm_bundle
 
 
 def _wait_running(runtime: Runtime, container_id: str) -> None:

@@ -10,7 +10,7 @@ import threading
 import time
 from pathlib import Path
 
-from conftest import Runtime, wasm_bundle
+from integration_support import Runtime, wasm_bundle
 
 from devkit import bundles
 
