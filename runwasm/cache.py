@@ -27,6 +27,7 @@ import time
 
 from runwasm import jsonfast
 from runwasm.errors import RunwasmError
+from runwasm.files import write_atomic
 from runwasm.limits import parse_duration, parse_quantity
 
 TYPE_CHECKING = False
@@ -118,7 +119,7 @@ class Entry:
             pass
         if _sha256_file(self.artifact) != meta.get("sha256"):
             return False
-        _write(self.verified, _identity(st).encode())
+        write_atomic(self.verified, _identity(st).encode(), 0o600)
         return True
 
     def remove(self) -> None:
@@ -152,7 +153,7 @@ class Cache:
             pass
         digest = _sha256_file(path)
         try:
-            _write(memo, digest.encode())
+            write_atomic(memo, digest.encode(), 0o600)
         except OSError:
             pass
         return digest
@@ -243,8 +244,8 @@ class Cache:
                     compile_seconds=round(time.monotonic() - started, 3), created=time.time())
         os.chmod(tmp, 0o644)  # the container user reads it through its read-only bind
         os.replace(tmp, entry.artifact)
-        _write(entry.meta, jsonfast.dumps(meta).encode())
-        _write(entry.verified, _identity(os.stat(entry.artifact)).encode())
+        write_atomic(entry.meta, jsonfast.dumps(meta).encode(), 0o600)
+        write_atomic(entry.verified, _identity(os.stat(entry.artifact)).encode(), 0o600)
 
     # -- admin ---------------------------------------------------------------------------
 
@@ -321,16 +322,6 @@ class Cache:
             _unlink(os.path.join(digests, name))
         self._prune_leftovers()
         return removed
-
-
-def _write(path: str, data: bytes) -> None:
-    tmp = f"{path}.tmp{os.getpid()}"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
-    try:
-        os.write(fd, data)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
 
 
 def _unlink(path: str) -> None:

@@ -135,32 +135,28 @@ def _write_memo(memo: str, raw: bytes, data: dict[str, Any]) -> None:
         text = jsonfast.dumps({"raw": raw.decode("utf-8", "replace"), "data": data})
     except (TypeError, ValueError):
         return  # TOML values JSON cannot hold (dates): nothing runwasm reads anyway
+    from runwasm.files import write_atomic
+
     try:
         os.makedirs(MEMO_DIR, mode=0o700, exist_ok=True)
-        tmp = f"{memo}.{os.getpid()}.tmp"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
-        try:
-            os.write(fd, text.encode())
-        finally:
-            os.close(fd)
-        os.replace(tmp, memo)
+        write_atomic(memo, text.encode(), 0o600)
     except OSError:
         pass
 
 
 def _parse_toml(raw: bytes, path: str) -> dict[str, Any]:
     try:
-        text = raw.decode()
+        return parse_toml_text(raw.decode())
     except UnicodeDecodeError:
         raise RunwasmError(f"config {path}: not UTF-8 text") from None
+    except ValueError as e:
+        raise RunwasmError(f"config {path}: {e}") from None
+
+
+def parse_toml_text(text: str) -> dict[str, Any]:
+    """TOML with tomllib where the interpreter has it, else tomlkit; ValueError if bad."""
     try:
         import tomllib  # type: ignore[import-not-found,unused-ignore]
-
-        try:
-            data: dict[str, Any] = tomllib.loads(text)
-        except tomllib.TOMLDecodeError as e:
-            raise RunwasmError(f"config {path}: invalid TOML: {e}") from None
-        return data
     except ImportError:
         import tomlkit
         from tomlkit.exceptions import TOMLKitError
@@ -168,7 +164,12 @@ def _parse_toml(raw: bytes, path: str) -> dict[str, Any]:
         try:
             return tomlkit.parse(text).unwrap()
         except TOMLKitError as e:
-            raise RunwasmError(f"config {path}: invalid TOML: {e}") from None
+            raise ValueError(f"invalid TOML: {e}") from None
+    try:
+        data: dict[str, Any] = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise ValueError(f"invalid TOML: {e}") from None
+    return data
 
 
 def from_mapping(data: dict[str, Any], path: str = DEFAULT_PATH) -> NodeConfig:

@@ -285,27 +285,14 @@ def _check_platform(handler: str, table: dict[str, Any], path: str, node: Any) -
 
 
 def _parse(path: str) -> dict[str, Any]:
+    from runwasm.config import parse_toml_text
+
     try:
         with open(path, "rb") as f:
             text = f.read().decode()
     except (OSError, UnicodeDecodeError) as e:
         raise ValueError(getattr(e, "strerror", None) or str(e)) from None
-    try:
-        import tomllib  # type: ignore[import-not-found,unused-ignore]
-
-        try:
-            data: dict[str, Any] = tomllib.loads(text)
-        except tomllib.TOMLDecodeError as e:
-            raise ValueError(f"invalid TOML: {e}") from None
-        return data
-    except ImportError:
-        import tomlkit
-        from tomlkit.exceptions import TOMLKitError
-
-        try:
-            return tomlkit.parse(text).unwrap()
-        except TOMLKitError as e:
-            raise ValueError(f"invalid TOML: {e}") from None
+    return parse_toml_text(text)
 
 
 def _same_file(a: str, b: str) -> bool:

@@ -11,6 +11,7 @@ import os
 
 from runwasm import jsonfast, wasmfile
 from runwasm.errors import RunwasmError
+from runwasm.files import write_atomic
 from runwasm.handler import classify as classification
 from runwasm.handler import engine_view
 
@@ -74,7 +75,7 @@ def prepare(bundle_dir: str, config: NodeConfig, log: Log) -> Decision:
     log.info(f"runwasm: {'wasm' if decision.wasm else 'linux'}: {decision.reason}")
     if not decision.wasm:
         if original is not None:  # a bundle we rewrote earlier, now Linux: put it back
-            _write_atomic(bundle.config_path, original)
+            write_atomic(bundle.config_path, original)
             remove_tree(bundle.state_dir)
         return decision
     invoke = _check_module(decision, config, spec)
@@ -87,12 +88,12 @@ def prepare(bundle_dir: str, config: NodeConfig, log: Log) -> Decision:
     try:
         new_spec = engine_view.rewrite(spec, bundle.path, rootfs, decision, runner, changes)
         if original is None:
-            _write_atomic(bundle.original_path, raw)
-        _write_atomic(bundle.config_path, jsonfast.dumps(new_spec).encode())
+            write_atomic(bundle.original_path, raw)
+        write_atomic(bundle.config_path, jsonfast.dumps(new_spec).encode())
     except BaseException as e:
         changes.undo()
         if current != raw or original is None:
-            _write_atomic(bundle.config_path, current)
+            write_atomic(bundle.config_path, current)
         if not state_existed:
             remove_tree(bundle.state_dir)
         if isinstance(e, OSError):
@@ -109,7 +110,7 @@ def restore(bundle_dir: str) -> None:
             original = f.read()
     except OSError:
         return
-    _write_atomic(bundle.config_path, original)
+    write_atomic(bundle.config_path, original)
     remove_tree(bundle.state_dir)
 
 
@@ -213,21 +214,6 @@ class Runner:
         self.adapter_root = adapter_root  # a third-party adapter's import root
         self.artifact = ""  # host path of the precompiled module to load, if any
         self.invoke = ""  # a reactor module's export to run
-
-
-def _write_atomic(path: str, data: bytes) -> None:
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    tmp = path + ".runwasm-tmp"
-    try:
-        mode = os.stat(path).st_mode & 0o7777
-    except OSError:
-        mode = 0o644
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, mode)
-    try:
-        os.write(fd, data)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
 
 
 def remove_tree(path: str) -> None:

@@ -1,0 +1,27 @@
+"""Writing files so a reader never sees half of one (standard library only)."""
+
+from __future__ import annotations
+
+import os
+
+
+def write_atomic(path: str, data: bytes, mode: int | None = None) -> None:
+    """Write to a temporary name beside `path`, then rename over it. `mode` defaults to
+    the existing file's, else 0644."""
+    if mode is None:
+        try:
+            mode = os.stat(path).st_mode & 0o7777
+        except OSError:
+            mode = 0o644
+    tmp = f"{path}.{os.getpid()}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, mode)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+    except BaseException:
+        os.close(fd)
+        os.unlink(tmp)
+        raise
+    os.close(fd)
+    os.replace(tmp, path)
