@@ -437,22 +437,11 @@ def _escape(value: str) -> str:
 
 
 def _write(path: str, text: str) -> None:
-    directory = os.path.dirname(path)
+    from runwasm.files import write_atomic
+
     try:
-        os.makedirs(directory, mode=0o755, exist_ok=True)
-        try:
-            mode = os.stat(path).st_mode & 0o7777
-        except FileNotFoundError:
-            mode = 0o644
-        tmp = f"{path}.runwasm-tmp"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, mode)
-        try:
-            os.write(fd, text.encode())
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
+        os.makedirs(os.path.dirname(path), mode=0o755, exist_ok=True)
+        write_atomic(path, text.encode())
     except OSError as e:
         raise RunwasmError(f"write {path}: {e.strerror}") from None
 
