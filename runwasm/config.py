@@ -105,7 +105,7 @@ def load(path: str | None = None) -> NodeConfig:
     return from_mapping(data, path)
 
 
-MEMO_DIR: Final = "/run/runwasm/parsed-config"  # runwasm's own state; root-only
+X
 
 
 def _memo_path(path: str) -> str:
