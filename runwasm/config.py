@@ -105,7 +105,10 @@ def load(path: str | None = None) -> NodeConfig:
     return from_mapping(data, path)
 
 
-X
+# runwasm's own state (root-only; the packages make /var/lib/runwasm 0700). Not under
+# /run/runwasm: that is runc's --root for CRI-O's handler, where `runc list` would take
+# any directory for a container.
+MEMO_DIR: Final = "/var/lib/runwasm/parsed-config"
 
 
 def _memo_path(path: str) -> str:
