@@ -203,12 +203,17 @@ def test_runc_manages_a_wasm_container(runtime: Runtime, modules: dict[str, Path
     pid = int(pid_file.read_text())
     assert state["pid"] == pid
     assert runtime.runc("start", container_id).returncode == 0
-    # The pid runc and the caller know is the launcher itself, not a wrapper (runc init
-    # execs it right after `start` returns).
+    # The pid runc and the caller know is the launcher itself, not a wrapper. runc init
+    # execs it right after `start` returns; mid-exec, cmdline can even read empty.
     deadline = time.monotonic() + 5
-    while b"runc" in Path(f"/proc/{pid}/cmdline").read_bytes() and time.monotonic() < deadline:
+    cmdline = b""
+    while time.monotonic() < deadline:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        if b"runwasm.launcher.main" in cmdline:
+            break
         time.sleep(0.02)
-    assert b"runwasm.launcher.main" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    assert b"runwasm.launcher.main" in cmdline, (
+        cmdline, (bundle / f"{container_id}.err").read_text())
     assert runtime.state(container_id)["status"] == "running"  # type: ignore[index]
     assert runtime.runc("pause", container_id).returncode == 0
     assert runtime.state(container_id)["status"] == "paused"  # type: ignore[index]
