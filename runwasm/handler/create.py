@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from typing import Any
 
     from runwasm.config import NodeConfig
-    from runwasm.engines.base import EngineSettings, Installation
+    from runwasm.engines.base import Engine, EngineSettings, Installation
     from runwasm.handler.classify import Decision
     from runwasm.handler.log import Log
     from runwasm.plan import Limits
@@ -79,8 +79,7 @@ def prepare(bundle_dir: str, config: NodeConfig, log: Log) -> Decision:
             remove_tree(bundle.state_dir)
         return decision
     invoke = _check_module(decision, config, spec)
-    runner = resolve_engine(decision, spec, config)
-    runner.invoke = invoke
+    runner = resolve_engine(decision, spec, config, invoke)
     runner.artifact = _artifact(decision, runner, config, log)
     log.info(f"runwasm: engine {decision.engine} {runner.installation.version}".rstrip())
     changes = engine_view.Changes()
@@ -138,7 +137,8 @@ def _check_module(decision: Decision, config: NodeConfig, spec: dict[str, Any]) 
     return ""
 
 
-def resolve_engine(decision: Decision, spec: dict[str, Any], config: NodeConfig) -> Runner:
+def resolve_engine(decision: Decision, spec: dict[str, Any], config: NodeConfig,
+                   invoke: str = "") -> Runner:
     """The engine adapter, where it is installed, and what the pod asks of it.
 
     Fails when the engine is unknown or not installed, or lacks what the pod asks for.
@@ -161,7 +161,7 @@ def resolve_engine(decision: Decision, spec: dict[str, Any], config: NodeConfig)
     lacking = [f"{needs[key]} (asked by {key})" for key in asked if needs[key] not in supported]
     if sockets and base.SOCKETS not in supported:
         lacking.append(f"{base.SOCKETS} (asked by {pod_limits.SOCKETS})")
-    if (spec.get("annotations") or {}).get(pod_limits.INVOKE) and base.INVOKE not in supported:
+    if invoke and base.INVOKE not in supported:
         lacking.append(f"{base.INVOKE} (asked by {pod_limits.INVOKE})")
     if decision.kind == wasmfile.COMPONENT and base.COMPONENTS not in supported:
         lacking.append(f"{base.COMPONENTS} ({decision.module} is a component)")
@@ -169,17 +169,19 @@ def resolve_engine(decision: Decision, spec: dict[str, Any], config: NodeConfig)
         raise RunwasmError(f"engine {name} lacks {', '.join(lacking)}")
     if limits.max_memory is None and base.MAX_MEMORY in supported:
         limits.max_memory = pod_limits.cgroup_memory_limit(spec)
-    return Runner(name, settings, installation, limits, sockets,
-                  registry.import_root(name))
+    runner = Runner(name, adapter, settings, installation, limits, sockets,
+                    registry.import_root(name))
+    runner.invoke = invoke
+    return runner
 
 
 def _artifact(decision: Decision, runner: Runner, config: NodeConfig, log: Log) -> str:
     """The precompiled artifact the launcher loads: from the cache, or (where the node
     allows it) the image's own; "" to compile in the launcher."""
     from runwasm.cache import Cache
-    from runwasm.engines import base, registry
+    from runwasm.engines import base
 
-    adapter = registry.load(runner.name)
+    adapter = runner.adapter
     if decision.kind == wasmfile.PRECOMPILED:
         if not runner.name.startswith("wasmtime"):
             raise RunwasmError(f"{decision.module} is a Wasmtime artifact; engine "
@@ -201,12 +203,14 @@ def _artifact(decision: Decision, runner: Runner, config: NodeConfig, log: Log) 
 class Runner:
     """Everything engine-specific the engine view needs."""
 
-    __slots__ = ("name", "settings", "installation", "limits", "sockets", "adapter_root",
-                 "artifact", "invoke")
+    __slots__ = ("adapter", "name", "settings", "installation", "limits", "sockets",
+                 "adapter_root", "artifact", "invoke")
 
-    def __init__(self, name: str, settings: EngineSettings, installation: Installation,
-                 limits: Limits, sockets: bool, adapter_root: str | None) -> None:
-        self.name = name
+    def __init__(self, name: str, adapter: Engine, settings: EngineSettings,
+                 installation: Installation, limits: Limits, sockets: bool,
+                 adapter_root: str | None) -> None:
+        self.adapter = adapter
+        self.name = name  # as registered (the launcher loads the adapter by this name)
         self.settings = settings
         self.installation = installation
         self.limits = limits

@@ -74,10 +74,9 @@ def _create(inv: Invocation, config: NodeConfig, log: Log, delegate: str) -> NoR
         delegates.execute(delegate, inv.args)  # runc explains what is missing
     bundle = inv.option("bundle") or os.getcwd()
     decision = create.prepare(bundle, config, log)
-    if not decision.wasm:
-        delegates.execute(delegate, inv.args)
     try:
         delegates.execute(delegate, inv.args)
     except RunwasmError:
-        create.restore(bundle)
+        if decision.wasm:
+            create.restore(bundle)  # runc never got it: leave the bundle as it was
         raise
