@@ -16,6 +16,11 @@ APP_ROOT: Final = "/.app"
 VERSION: Final = 1
 
 
+def guest_path(path: str) -> str:
+    """A launcher-side path under APP_ROOT as the guest (and the pod's author) knows it."""
+    return path[len(APP_ROOT):] if path.startswith(APP_ROOT + "/") else path
+
+
 class Limits:
     """Per-pod limits from annotations; None means unlimited."""
 

@@ -31,7 +31,7 @@ from runwasm.engines.base import (
     missing,
 )
 from runwasm.engines.child import ChildProcessEngine
-from runwasm.plan import APP_ROOT, Plan
+from runwasm.plan import APP_ROOT, Plan, guest_path
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -144,7 +144,7 @@ class Wasmer(ChildProcessEngine):
             # A module without WASI imports still gets the (unused) WASI imports.
             version = wasi.get_version(module, strict=False) or wasi.Version.SNAPSHOT1
         except (RuntimeError, ValueError, TypeError, OSError) as e:
-            raise EngineError(f"cannot compile {plan.module[len(APP_ROOT):]}: {e}") from None
+            raise EngineError(f"cannot compile {guest_path(plan.module)}: {e}") from None
         builder: Any = wasi.StateBuilder(plan.args[0] if plan.args else plan.module)
         builder = builder.arguments(plan.args[1:]).environments(dict(env))
         builder = builder.map_directory("/", APP_ROOT).map_directory(".", plan.cwd)

@@ -28,7 +28,7 @@ from runwasm.engines.base import (
     Installation,
     missing,
 )
-from runwasm.plan import APP_ROOT, Plan
+from runwasm.plan import APP_ROOT, Plan, guest_path
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -249,10 +249,6 @@ def _config(wasmtime: Any, codegen: dict[str, Any]) -> Any:
     if codegen.get("consume_fuel"):
         config.consume_fuel = True
     return config
-
-
-def guest_path(path: str) -> str:
-    return path[len(APP_ROOT):] if path.startswith(APP_ROOT + "/") else path
 
 
 def summary(error: BaseException) -> str:
