@@ -158,11 +158,10 @@ class Cache:
             pass
         return digest
 
-    def key(self, adapter: Engine, installation: Installation, digest: str,
+    def key(self, adapter: Engine, build: str, digest: str,
             limits: Limits) -> tuple[str, dict[str, Any]]:
         identity = {
-            "format": FORMAT, "module": digest, "engine": adapter.name,
-            "build": adapter.cache_identity(installation),
+            "format": FORMAT, "module": digest, "engine": adapter.name, "build": build,
             "codegen": adapter.codegen_settings(limits), "cpu": _cpu(),
             "machine": os.uname().machine,
         }
@@ -175,10 +174,11 @@ class Cache:
                      shown: str, limits: Limits) -> tuple[str, bool] | None:
         """(the cached artifact for `module`, whether it was compiled now); None when
         this engine uses no cache."""
-        if not self.directory or not adapter.cache_identity(installation):
+        build = adapter.cache_identity(installation) if self.directory else ""
+        if not build:
             return None
         self._ensure_directory()
-        key, identity = self.key(adapter, installation, self.module_digest(module), limits)
+        key, identity = self.key(adapter, build, self.module_digest(module), limits)
         entry = Entry(self.directory, key)
         fd = os.open(entry.lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         try:

@@ -10,6 +10,7 @@ entry-point group (see registry.py), the built-in ones too.
 from __future__ import annotations
 
 import abc
+import os
 
 from runwasm.executables import search
 
@@ -125,6 +126,15 @@ class Engine(abc.ABC):
 def find_executable(name: str, configured: str = "") -> str | None:
     """The configured path (a path or a name), else `name` on PATH."""
     return search(configured or name)
+
+
+def dist_version(site: str, distribution: str) -> str:
+    """The version of `distribution` installed in `site`, from its .dist-info name."""
+    prefix = distribution + "-"
+    for entry in os.listdir(site):
+        if entry.startswith(prefix) and entry.endswith(".dist-info"):
+            return entry[len(prefix):-len(".dist-info")]
+    return ""
 
 
 def missing(engine: str, what: str) -> EngineError:

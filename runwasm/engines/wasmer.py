@@ -28,9 +28,11 @@ from runwasm.engines.base import (
     EngineError,
     EngineSettings,
     Installation,
+    dist_version,
     missing,
 )
 from runwasm.engines.child import ChildProcessEngine
+from runwasm.executables import is_executable
 from runwasm.plan import APP_ROOT, Plan, guest_path
 
 TYPE_CHECKING = False
@@ -59,7 +61,7 @@ class Wasmer(ChildProcessEngine):
         return self.python_capabilities if installation.interpreter else self.capabilities
 
     def _locate_python(self, python: str) -> Installation:
-        if not (os.path.isfile(python) and os.access(python, os.X_OK)):
+        if not is_executable(python):
             raise missing(self.name, f"python {python} (engines.wasmer.python) not found")
         prefix = os.path.dirname(os.path.dirname(os.path.abspath(python)))
         lib = os.path.join(prefix, "lib")
@@ -68,13 +70,10 @@ class Wasmer(ChildProcessEngine):
         site = next((s for s in sites if os.path.isdir(os.path.join(s, "wasmer"))), "")
         if not site:
             raise missing(self.name, f"no wasmer package in the site-packages of {python}")
-        version = ""
-        for entry in os.listdir(site):
-            if entry.startswith("wasmer-") and entry.endswith(".dist-info"):
-                version = entry[len("wasmer-"):-len(".dist-info")]
         real = os.path.realpath(python)
         base = os.path.dirname(os.path.dirname(real))
-        return Installation(version=version, interpreter=real, import_paths=(site,),
+        return Installation(version=dist_version(site, "wasmer"), interpreter=real,
+                            import_paths=(site,),
                             host_paths=(base, site))
 
     def version(self, settings: EngineSettings) -> str:

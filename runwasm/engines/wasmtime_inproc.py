@@ -26,6 +26,7 @@ from runwasm.engines.base import (
     EngineError,
     EngineSettings,
     Installation,
+    dist_version,
     missing,
 )
 from runwasm.plan import APP_ROOT, Plan, guest_path
@@ -58,11 +59,8 @@ class WasmtimeInProcess(Engine):
         if spec is None or not spec.submodule_search_locations:
             raise missing(self.name, "the wasmtime Python package is not importable")
         site = os.path.dirname(list(spec.submodule_search_locations)[0])
-        version = ""
-        for entry in os.listdir(site):
-            if entry.startswith("wasmtime-") and entry.endswith(".dist-info"):
-                version = entry[len("wasmtime-"):-len(".dist-info")]
-        return Installation(version=version, import_paths=(site,), host_paths=(site,))
+        return Installation(version=dist_version(site, "wasmtime"), import_paths=(site,),
+                            host_paths=(site,))
 
     # -- precompiled-module cache -------------------------------------------------------
 
