@@ -30,6 +30,7 @@ from runwasm.engines.base import (
     missing,
 )
 from runwasm.plan import APP_ROOT, Plan, guest_path
+from runwasm.wasmfile import MODULE, PRECOMPILED
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -96,8 +97,10 @@ class WasmtimeInProcess(Engine):
     # -- container side ----------------------------------------------------------------
 
     def run(self, plan: Plan, env: list[tuple[str, str]]) -> int:
-        import wasmtime
+        return self.run_on(binding(plan), plan, env)
 
+    def run_on(self, wasmtime: Any, plan: Plan, env: list[tuple[str, str]]) -> int:
+        """Run the guest on `wasmtime`: the package, or the lean binding (the same API)."""
         engine = wasmtime.Engine(_config(wasmtime, self.codegen_settings(plan.limits)))
         self._engine = engine
         if self._interrupted:
@@ -238,6 +241,19 @@ class WasmtimeInProcess(Engine):
         self._interrupted = True
         if self._engine is not None:
             self._engine.increment_epoch()
+
+
+def binding(plan: Plan) -> Any:
+    """The lean binding where it covers the plan (a binary command module, from the
+    cache or compiled here), else the full package."""
+    if plan.kind in (MODULE, PRECOMPILED) and not plan.invoke:
+        from runwasm.engines import wasmtime_capi
+
+        if wasmtime_capi.load():
+            return wasmtime_capi
+    import wasmtime
+
+    return wasmtime
 
 
 def _config(wasmtime: Any, codegen: dict[str, Any]) -> Any:
