@@ -25,7 +25,8 @@ from runwasm.engines.base import dist_version
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any, Final, Iterable
+    from collections.abc import Iterable
+    from typing import Any, Final
 
 # The package versions whose C API matches the prototypes below (the test compares them
 # with the package's own); another version falls back to the full package.

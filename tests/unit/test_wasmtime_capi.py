@@ -96,7 +96,8 @@ def _shape(ctype: object) -> tuple[str, int]:
     if ctype is None:
         return ("void", 0)
     assert isinstance(ctype, type)
-    pointer = issubclass(ctype, (ctypes._Pointer, ctypes._CFuncPtr, ctypes.c_void_p, ctypes.c_char_p))
+    pointer = issubclass(ctype, (ctypes._Pointer, ctypes._CFuncPtr, ctypes.c_void_p,
+                                 ctypes.c_char_p))
     return ("pointer" if pointer else ctype.__name__, ctypes.sizeof(ctype))
 
 
