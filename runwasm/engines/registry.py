@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import importlib
 import os
 import sys
 
@@ -34,7 +33,8 @@ def names() -> list[str]:
 def adapter_class(name: str) -> type[Engine]:
     module_name = BUILTIN.get(name)
     if module_name is not None:
-        cls: type[Engine] = importlib.import_module(module_name).ADAPTER
+        __import__(module_name)  # not importlib: the launcher spares its import
+        cls: type[Engine] = sys.modules[module_name].ADAPTER
         return cls
     ep = _entry_points().get(name)
     if ep is None:
