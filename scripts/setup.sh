@@ -9,7 +9,8 @@ PYTHON="${PYTHON:-/usr/bin/python3}"
 APT_PACKAGES=(runc busybox-static clang lld wasi-libc libclang-rt-14-dev-wasm32
               python3-venv hyperfine
               podman conmon buildah catatonit containerd python3-yaml
-              debootstrap rpm lintian binutils zstd)
+              debootstrap rpm lintian binutils zstd
+              libyajl2)  # libyajl2: the crun peer in bench/ (../shared/peers)
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
