@@ -26,8 +26,10 @@ test-py39: setup
 test: setup lint test-py39
 	$(PY) -m pytest -q
 
+# Start-up and density beside runc, crun and crun's Wasm handlers (bench/README.md).
 bench: setup
 	$(PY) bench/startup.py
+	$(PY) bench/density.py
 
 # A ~99 MB module, cold and warm through the precompiled-module cache (minutes).
 bench-cache: setup
