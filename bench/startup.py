@@ -240,12 +240,12 @@ def report(commands: list[Command], runs: int, notes: list[str],
     base = by_label[RUNC_TRUE].median()
     width = max(len(c.label) for c in commands)
     print()
-    print(f"{'command':<{width}}  {'median':>8}  {'p90':>8}  {'min':>8}  {'vs runc':>8}"
-          f"   (ms, {runs} rounds)")
+    print(f"{'command':<{width}}  {'median':>8}  {'p90':>8}  {'min':>8}  {'vs runc':>8}  "
+          f"{'cpu':>7}   (ms, {runs} rounds; cpu: user+sys of the process tree)")
     for command in commands:
-        ratio = f"{command.median() / base:7.2f}x" if command.label in by_label else ""
         print(f"{command.label:<{width}}  {command.median():8.2f}  {command.p90():8.2f}  "
-              f"{min(command.samples_ms):8.2f}  {ratio:>8}")
+              f"{min(command.samples_ms):8.2f}  {command.median() / base:7.2f}x  "
+              f"{command.cpu():7.2f}")
     for note in notes:
         print(f"  ({note})")
 

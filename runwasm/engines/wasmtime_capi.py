@@ -9,8 +9,8 @@ and the guest meets the same engine. It mirrors the part of the package's API th
 exports, Func, Memory, WasmtimeError/ExitTrap/Trap), so the adapter's code runs on either,
 and tests/unit/test_wasmtime_capi.py holds the two to the same behaviour.
 
-What it does not cover (components, text modules, reactors, an untested package
-version) runs on the full package: see `load()`. Objects are never freed: the launcher
+What it does not cover (components, text modules, an untested package version) runs on
+the full package: see `load()`. Objects are never freed: the launcher
 runs one guest and ends with os._exit.
 """
 
@@ -34,6 +34,8 @@ TESTED_MAJORS: Final = (50,)
 
 _EXTERN_FUNC: Final = 0
 _EXTERN_MEMORY: Final = 3
+_I32: Final = 0  # wasm_valkind_t and wasmtime_valkind_t alike
+_I64: Final = 1
 
 
 class TrapCode:
@@ -80,6 +82,18 @@ class _Extern(ctypes.Structure):  # wasmtime_extern_t
     _fields_ = [("kind", c_uint8), ("of", _ExternOf)]
 
 
+class _ValtypeVec(ctypes.Structure):  # wasm_valtype_vec_t
+    _fields_ = [("size", c_size_t), ("data", ctypes.POINTER(c_void_p))]
+
+
+class _ValUnion(ctypes.Union):  # wasmtime_valunion_t: numbers, v128, references (24 bytes)
+    _fields_ = [("i32", ctypes.c_int32), ("i64", c_int64), ("raw", c_uint64 * 3)]
+
+
+class _Val(ctypes.Structure):  # wasmtime_val_t
+    _fields_ = [("kind", c_uint8), ("of", _ValUnion)]
+
+
 class _Instance(ctypes.Structure):  # wasmtime_instance_t
     _fields_ = [("store_id", c_uint64), ("private", c_size_t)]
 
@@ -112,6 +126,12 @@ PROTOTYPES: Final = {
     "wasmtime_linker_instantiate": (_P, (_P, _P, _P, _P, _P)),
     "wasmtime_instance_export_get": (c_bool, (_P, _P, c_char_p, c_size_t, _P)),
     "wasmtime_func_call": (_P, (_P, _P, _P, c_size_t, _P, c_size_t, _P)),
+    "wasmtime_func_type": (_P, (_P, _P)),
+    "wasm_functype_params": (ctypes.POINTER(_ValtypeVec), (_P,)),
+    "wasm_functype_results": (ctypes.POINTER(_ValtypeVec), (_P,)),
+    "wasm_valtype_kind": (c_uint8, (_P,)),
+    "wasm_functype_delete": (None, (_P,)),
+    "wasmtime_linker_define_unknown_imports_as_traps": (_P, (_P, _P)),
     "wasmtime_memory_data_size": (c_size_t, (_P, _P)),
     "wasmtime_error_exit_status": (c_bool, (_P, _P)),
     "wasmtime_error_message": (None, (_P, _P)),
@@ -335,14 +355,32 @@ class Func:
     def __init__(self, extern: _Extern) -> None:
         self._extern = extern
 
-    def __call__(self, store: Store) -> None:
-        """Call a function that takes and returns nothing (a command's _start)."""
+    def __call__(self, store: Store) -> int | list[object] | None:
+        """Call a function without parameters, as the package does: None for no result,
+        an i32 or i64 result as an int, anything else as a list (no value the launcher
+        reads)."""
+        lib = _api()
+        func = byref(self._extern.of.func)
+        functype = lib.wasmtime_func_type(store._context, func)
+        params = lib.wasm_functype_params(functype).contents.size
+        results = lib.wasm_functype_results(functype).contents
+        kinds = [lib.wasm_valtype_kind(results.data[i]) for i in range(results.size)]
+        lib.wasm_functype_delete(functype)
+        if params:
+            raise WasmtimeError(f"too few parameters provided: given 0, expected {params}")
+        values = (_Val * len(kinds))()
         trap = c_void_p()
-        error = _api().wasmtime_func_call(store._context, byref(self._extern.of.func), None,
-                                          0, None, 0, byref(trap))
-        _check(error)
+        _check(lib.wasmtime_func_call(store._context, func, None, 0, values, len(kinds),
+                                      byref(trap)))
         if trap.value:
             raise _trap(trap.value)
+        if not kinds:
+            return None
+        if kinds == [_I32]:
+            return int(values[0].of.i32)
+        if kinds == [_I64]:
+            return int(values[0].of.i64)
+        return [None] * len(kinds)
 
 
 class Memory:
@@ -389,6 +427,9 @@ class Linker:
 
     def define_wasi(self) -> None:
         _check(_api().wasmtime_linker_define_wasi(self._ptr))
+
+    def define_unknown_imports_as_traps(self, module: Module) -> None:
+        _check(_api().wasmtime_linker_define_unknown_imports_as_traps(self._ptr, module._ptr))
 
     def instantiate(self, store: Store, module: Module) -> Instance:
         instance = _Instance()

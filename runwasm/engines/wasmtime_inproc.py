@@ -244,9 +244,9 @@ class WasmtimeInProcess(Engine):
 
 
 def binding(plan: Plan) -> Any:
-    """The lean binding where it covers the plan (a binary command module, from the
-    cache or compiled here), else the full package."""
-    if plan.kind in (MODULE, PRECOMPILED) and not plan.invoke:
+    """The lean binding where it covers the plan (a binary module, from the cache or
+    compiled here), else the full package."""
+    if plan.kind in (MODULE, PRECOMPILED):
         from runwasm.engines import wasmtime_capi
 
         if wasmtime_capi.load():

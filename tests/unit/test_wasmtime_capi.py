@@ -52,6 +52,19 @@ GROW = """(module (memory (export "memory") 1)
     (block $done (loop $l
       (br_if $done (i32.eq (memory.grow (i32.const 16)) (i32.const -1))) (br $l)))
     unreachable))"""
+# A reactor: _initialize sets a global the exports return; an import of its own embedder
+# (trapping if called), and exports of every result shape.
+REACTOR = """(module
+  (import "host" "missing" (func $missing))
+  (global $g (mut i32) (i32.const 0))
+  (func (export "_initialize") (global.set $g (i32.const 300)))
+  (func (export "i32") (result i32) (global.get $g))
+  (func (export "i64") (result i64) (i64.const 7))
+  (func (export "f64") (result f64) (f64.const 1.5))
+  (func (export "pair") (result i32 i32) (i32.const 5) (i32.const 6))
+  (func (export "none"))
+  (func (export "takes") (param i32))
+  (func (export "calls_missing") (call $missing)))"""
 # Fail at instantiation: the start function traps.
 START_TRAP = '(module (func $s unreachable) (start $s) (func (export "_start")))'
 
@@ -73,9 +86,11 @@ def app_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def _plan(module: Path, root: Path, *, args: list[str] | None = None,
-          limits: Limits | None = None, artifact: str = "", kind: str = "module") -> Plan:
+          limits: Limits | None = None, artifact: str = "", kind: str = "module",
+          invoke: str = "") -> Plan:
     return Plan(engine="wasmtime", module=str(module), kind=kind, args=args or ["/m.wasm"],
-                cwd=str(root), readonly=False, limits=limits, artifact=artifact)
+                cwd=str(root), readonly=False, limits=limits, artifact=artifact,
+                invoke=invoke)
 
 
 def _module(root: Path, wat: str, name: str = "m.wasm") -> Path:
@@ -115,6 +130,9 @@ def test_prototype_matches_the_package(name: str) -> None:
     (wasmtime_capi._Func, package_ffi.wasmtime_func_t),
     (wasmtime_capi._Instance, package_ffi.wasmtime_instance_t),
     (wasmtime_capi._ByteVec, package_ffi.wasm_byte_vec_t),
+    (wasmtime_capi._ValtypeVec, package_ffi.wasm_valtype_vec_t),
+    (wasmtime_capi._Val, package_ffi.wasmtime_val_t),
+    (wasmtime_capi._ValUnion, package_ffi.wasmtime_valunion_t),
 ])
 def test_structure_layout_matches_the_package(ours: type, theirs: type) -> None:
     assert ctypes.sizeof(ours) == ctypes.sizeof(theirs)
@@ -128,11 +146,13 @@ def test_trap_codes_match_the_package() -> None:
     assert wasmtime_capi.TrapCode.INTERRUPT == wasmtime.TrapCode.INTERRUPT.value
 
 
-def test_extern_kinds_match_the_package() -> None:
+def test_kinds_match_the_package() -> None:
     from wasmtime import _ffi
 
     assert wasmtime_capi._EXTERN_FUNC == _ffi.WASMTIME_EXTERN_FUNC.value
     assert wasmtime_capi._EXTERN_MEMORY == _ffi.WASMTIME_EXTERN_MEMORY.value
+    assert wasmtime_capi._I32 == _ffi.WASM_I32.value == _ffi.WASMTIME_I32.value
+    assert wasmtime_capi._I64 == _ffi.WASM_I64.value == _ffi.WASMTIME_I64.value
 
 
 def test_library_is_the_packages_own() -> None:
@@ -158,7 +178,7 @@ def test_binding_choice(app_root: Path) -> None:
     assert wasmtime_inproc.binding(_plan(module, app_root, kind="component")) is wasmtime
     reactor = _plan(module, app_root)
     reactor.invoke = "main"
-    assert wasmtime_inproc.binding(reactor) is wasmtime
+    assert wasmtime_inproc.binding(reactor) is wasmtime_capi
 
 
 # -- the same guests, the same results on both -------------------------------------------
@@ -270,3 +290,27 @@ def test_invalid_module(binding: str, app_root: Path) -> None:
     path.write_bytes(b"\0asm\1\0\0\0\xff")
     with pytest.raises(EngineError, match="cannot compile"):
         _run(binding, _plan(path, app_root))
+
+
+@pytest.mark.parametrize("binding", BINDINGS)
+@pytest.mark.parametrize(("export", "code"), [
+    ("i32", 300 & 0xFF), ("i64", 7), ("f64", 0), ("pair", 0), ("none", 0),
+])
+def test_reactor_export_results(binding: str, export: str, code: int, app_root: Path) -> None:
+    plan = _plan(_module(app_root, REACTOR), app_root, invoke=export)
+    assert _run(binding, plan) == code
+
+
+def test_reactor_failures_are_the_packages(app_root: Path,
+                                          capfd: pytest.CaptureFixture[str]) -> None:
+    module = _module(app_root, REACTOR)
+    seen = []
+    for binding in BINDINGS:
+        codes = []
+        for export in ("takes", "calls_missing"):
+            codes.append(_run(binding, _plan(module, app_root, invoke=export)))
+        with pytest.raises(EngineError, match="exports no function nothing"):
+            _run(binding, _plan(module, app_root, invoke="nothing"))
+        seen.append((codes, capfd.readouterr()))
+    assert seen[0][0] == [EXIT_TRAP, EXIT_TRAP]
+    assert seen[0] == seen[1]
