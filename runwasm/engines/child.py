@@ -60,8 +60,37 @@ class ChildProcessEngine(Engine):
             where = settings.path or " or ".join(
                 (f"{self.executable_name} on PATH", *self.default_locations))
             raise missing(self.name, f"{where} not found")
-        real = os.path.realpath(path)
-        return Installation(executable=real, host_paths=(os.path.dirname(real),))
+        return self.installation(os.path.realpath(path))
+
+    def installation(self, executable: str) -> Installation:
+        """The binary with every library it loads and its plugins with theirs (their
+        directories are bound read-only for the launcher); EngineError naming a library
+        the loader would not find, rather than failing inside the container."""
+        from runwasm import elfdeps
+
+        resolver = elfdeps.Resolver()
+        files, unresolved = resolver.loaded(executable)
+        if unresolved:
+            name, needed_by = unresolved[0]
+            raise missing(self.name, f"{needed_by} needs {name}, which the dynamic loader "
+                                     "cannot find")
+        plugin_dirs = self.plugin_directories(files)
+        for plugin in elfdeps.shared_objects(plugin_dirs):
+            # A plugin the loader cannot complete is skipped by the engine, as on the host.
+            for path in resolver.loaded(plugin)[0]:
+                if path not in files:
+                    files.append(path)
+        return Installation(executable=executable, files=tuple(files),
+                            host_paths=tuple(elfdeps.directories(files) + plugin_dirs),
+                            environment=self.engine_environment())
+
+    def plugin_directories(self, libraries: list[str]) -> list[str]:
+        """Directories the engine loads plugins from, given the libraries it loads."""
+        return []
+
+    def engine_environment(self) -> tuple[str, ...]:
+        """NAME=VALUE the engine needs in the container (e.g. where its plugins are)."""
+        return ()
 
     def version(self, settings: EngineSettings) -> str:
         import subprocess
@@ -93,8 +122,9 @@ class ChildProcessEngine(Engine):
             try:
                 # The guest's environment goes on the command line; the engine's own
                 # stays minimal so nothing of the launcher leaks into the guest.
+                engine_env = dict(item.partition("=")[::2] for item in plan.engine_env)
                 self._child = subprocess.Popen(
-                    argv, env={"PATH": "/usr/bin:/bin"}, cwd="/", close_fds=True,
+                    argv, env={"PATH": "/usr/bin:/bin", **engine_env}, cwd="/", close_fds=True,
                     stderr=subprocess.PIPE if watch else None)
             except OSError as e:
                 raise EngineError(f"cannot start {argv[0]}: {e.strerror}") from None
