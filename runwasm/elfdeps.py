@@ -211,6 +211,7 @@ class Resolver:
         self.cache_file = cache_file
         self._cache: dict[str, list[str]] | None = None
         self._objects: dict[str, ElfObject | None] = {}
+        self._probed: set[str] = set()  # directories searched
         machine = os.uname().machine
         self._platform = machine
         triplet = _TRIPLETS.get(machine, f"{machine}-linux-gnu")
@@ -256,10 +257,16 @@ class Resolver:
         else:
             candidates = self._candidates(name, obj, chain)
         for candidate in candidates:
+            self._probed.add(os.path.dirname(os.path.normpath(candidate)))
             found = self._object(os.path.normpath(candidate))
             if found is not None and found.kind == obj.kind:
                 return found
         return None
+
+    def consulted(self) -> list[str]:
+        """Every file and directory whose change could change what was resolved: the
+        objects read, the directories searched (a library added to one), ld.so.cache."""
+        return sorted({*self._objects, *self._probed, self.cache_file})
 
     def loaded(self, program: str) -> tuple[list[str], list[tuple[str, str]]]:
         """(the paths of every object `program` loads, itself and its interpreter

@@ -65,27 +65,43 @@ class ChildProcessEngine(Engine):
     def installation(self, executable: str) -> Installation:
         """The binary with every library it loads and its plugins with theirs (their
         directories are bound read-only for the launcher); EngineError naming a library
-        the loader would not find, rather than failing inside the container."""
+        the loader would not find, rather than failing inside the container.
+
+        Resolving costs ~3 ms of every create; the result is remembered in runwasm's
+        state per binary, with the identity of every file and directory it depended on,
+        and used only while none of them changed."""
         from runwasm import elfdeps
 
+        environment = self.engine_environment()
+        memo = _Memo(executable, environment)
+        remembered = memo.read()
+        if remembered is not None:
+            files, host_paths = remembered
+            return Installation(executable=executable, files=files, host_paths=host_paths,
+                                environment=environment)
         resolver = elfdeps.Resolver()
-        files, unresolved = resolver.loaded(executable)
+        found, unresolved = resolver.loaded(executable)
         if unresolved:
             name, needed_by = unresolved[0]
             raise missing(self.name, f"{needed_by} needs {name}, which the dynamic loader "
                                      "cannot find")
-        plugin_dirs = self.plugin_directories(files)
+        candidates = self.plugin_directories(found)
+        plugin_dirs = [p for p in candidates if os.path.isdir(p)]
+        walked = [d for top in plugin_dirs for d, _, _ in os.walk(top)]
         for plugin in elfdeps.shared_objects(plugin_dirs):
             # A plugin the loader cannot complete is skipped by the engine, as on the host.
             for path in resolver.loaded(plugin)[0]:
-                if path not in files:
-                    files.append(path)
-        return Installation(executable=executable, files=tuple(files),
-                            host_paths=tuple(elfdeps.directories(files) + plugin_dirs),
-                            environment=self.engine_environment())
+                if path not in found:
+                    found.append(path)
+        files = tuple(found)
+        host_paths = tuple(elfdeps.directories(found) + plugin_dirs)
+        memo.write(files, host_paths, [*resolver.consulted(), *candidates, *walked])
+        return Installation(executable=executable, files=files, host_paths=host_paths,
+                            environment=environment)
 
     def plugin_directories(self, libraries: list[str]) -> list[str]:
-        """Directories the engine loads plugins from, given the libraries it loads."""
+        """Directories the engine loads plugins from, given the libraries it loads
+        (those that do not exist too: one may appear)."""
         return []
 
     def engine_environment(self) -> tuple[str, ...]:
@@ -191,3 +207,44 @@ class _Tail(threading.Thread):
     def text(self) -> str:
         return self._kept.decode("utf-8", "replace")
 
+
+
+# runwasm's own state (root-only), beside config.MEMO_DIR.
+MEMO_DIR = "/var/lib/runwasm/engine-files"
+
+
+class _Memo:
+    """What an engine binary loads, remembered with what it was resolved from."""
+
+    def __init__(self, executable: str, environment: tuple[str, ...]) -> None:
+        name = executable.replace("%", "%25").replace("/", "%2F")
+        self.path = os.path.join(MEMO_DIR, name[-200:] + ".json")
+        self.key = [executable, *environment]
+
+    def read(self) -> tuple[tuple[str, ...], tuple[str, ...]] | None:
+        from runwasm import jsonfast
+        from runwasm.files import identity
+
+        try:
+            with open(self.path, "rb") as f:
+                data = jsonfast.loads(f.read())
+            if data["key"] != self.key or any(
+                    identity(path) != seen for path, seen in data["watched"]):
+                return None
+            return tuple(data["files"]), tuple(data["host_paths"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
+    def write(self, files: tuple[str, ...], host_paths: tuple[str, ...],
+              watched: list[str]) -> None:
+        """Best effort: where runwasm cannot write its state, it resolves every time."""
+        from runwasm import jsonfast
+        from runwasm.files import identity, write_atomic
+
+        data = {"key": self.key, "files": files, "host_paths": host_paths,
+                "watched": [[path, identity(path)] for path in sorted(set(watched))]}
+        try:
+            os.makedirs(MEMO_DIR, mode=0o700, exist_ok=True)
+            write_atomic(self.path, jsonfast.dumps(data).encode(), 0o600)
+        except (OSError, TypeError, ValueError):
+            pass

@@ -75,7 +75,7 @@ class WasmEdge(ChildProcessEngine):
                     if libdir.startswith(("/usr", "/lib")) else \
                     os.path.normpath(os.path.join(libdir, "..", "plugin"))
                 found.append(plugins)
-        return [os.path.abspath(p) for p in found if os.path.isdir(p)]
+        return [os.path.abspath(p) for p in found]
 
     def engine_environment(self) -> tuple[str, ...]:
         value = os.environ.get(PLUGIN_PATH)
