@@ -73,7 +73,7 @@ class ChildProcessEngine(Engine):
         from runwasm import elfdeps
 
         environment = self.engine_environment()
-        memo = _Memo(executable, environment)
+        memo = _Memo(self.name, executable, environment)
         remembered = memo.read()
         if remembered is not None:
             files, host_paths = remembered
@@ -216,10 +216,12 @@ MEMO_DIR = "/var/lib/runwasm/engine-files"
 class _Memo:
     """What an engine binary loads, remembered with what it was resolved from."""
 
-    def __init__(self, executable: str, environment: tuple[str, ...]) -> None:
+    FORMAT = 1  # of what is remembered: a new way of resolving changes it
+
+    def __init__(self, engine: str, executable: str, environment: tuple[str, ...]) -> None:
         name = executable.replace("%", "%25").replace("/", "%2F")
         self.path = os.path.join(MEMO_DIR, name[-200:] + ".json")
-        self.key = [executable, *environment]
+        self.key = [self.FORMAT, engine, executable, *environment]
 
     def read(self) -> tuple[tuple[str, ...], tuple[str, ...]] | None:
         from runwasm import jsonfast

@@ -1,0 +1,143 @@
+"""A CLI engine installed anywhere runs in the container: WasmEdge from ../shared/wasmedge
+unpacked as its installer lays it out (`~/.wasmedge`, `-p PREFIX`), with plugins of its
+own, outside every directory the engine view binds anyway. The launcher sees the binary,
+its libraries and plugins read-only; the guest sees none of it."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import tarfile
+from pathlib import Path
+
+import pytest
+from integration_support import Runtime, wasm_bundle
+
+from devkit import bundles
+
+KIT = bundles.REPO.parent / "shared" / "wasmedge"
+TARBALLS = sorted(KIT.glob("wasmedge-*-linux-amd64.tar.gz"))
+
+pytestmark = pytest.mark.skipif(not TARBALLS or os.uname().machine != "x86_64",
+                                reason=f"no WasmEdge kit in {KIT} (or not x86_64)")
+
+PLUGIN = """#include <stdio.h>
+int dep(void);
+__attribute__((constructor)) static void loaded(void) {
+    fprintf(stderr, "plugin %s loaded (dep %d)\\n", NAME, dep());
+}
+"""
+
+
+def install(prefix: Path) -> Path:
+    """The kit unpacked as WasmEdge's installer lays it out: PREFIX/{bin,lib}."""
+    with tarfile.open(TARBALLS[-1]) as tar:
+        for member in tar.getmembers():
+            parts = member.name.split("/", 1)
+            if len(parts) == 2:
+                member.name = parts[1]
+                tar.extract(member, prefix)
+    return prefix / "bin" / "wasmedge"
+
+
+def plugin(directory: Path, name: str, deps: Path) -> None:
+    """A shared object that says when the engine loads it, needing a library of its own
+    from a directory only its RUNPATH names."""
+    deps.mkdir(parents=True, exist_ok=True)
+    directory.mkdir(parents=True, exist_ok=True)
+    (deps / "dep.c").write_text("int dep(void) { return 7; }\n")
+    subprocess.run(["clang", "-shared", "-fPIC", "-o", str(deps / "libdep.so"),
+                    str(deps / "dep.c")], check=True)
+    source = directory / f"{name}.c"
+    source.write_text(PLUGIN)
+    subprocess.run(["clang", "-shared", "-fPIC", f'-DNAME="{name}"', "-o",
+                    str(directory / f"lib{name}.so"), str(source), f"-L{deps}", "-ldep",
+                    f"-Wl,-rpath,{deps}"], check=True)
+    source.unlink()
+
+
+def node(tmp_path: Path, engines: str = "", **env: str) -> dict[str, str]:
+    config = tmp_path / "config.toml"
+    config.write_text(f'[cache]\ndir = ""\n{engines}')
+    return {**os.environ, "RUNWASM_CONFIG": str(config), **env}
+
+
+def run(runtime: Runtime, bundle: Path, env: dict[str, str]
+        ) -> subprocess.CompletedProcess[str]:
+    return runtime.runwasm("run", "--bundle", str(bundle), runtime.new_id(), env=env)
+
+
+def engine_bundle(path: Path, module: Path, args: list[str]) -> Path:
+    return wasm_bundle(path, {args[0]: module}, args,
+                       annotations={"runwasm.io/engine": "wasmedge"})
+
+
+def test_home_prefix_found_unconfigured(runtime: Runtime, modules: dict[str, Path],
+                                        tmp_path: Path) -> None:
+    """~/.wasmedge, as the installer leaves it without -p: found with no config."""
+    home = tmp_path / "home"
+    binary = install(home / ".wasmedge")
+    env = node(tmp_path, HOME=str(home), PATH="/usr/sbin:/usr/bin:/sbin:/bin")
+    bundle = engine_bundle(tmp_path / "b", modules["hello"], ["/hello.wasm", "x"])
+    result = run(runtime, bundle, env)
+    assert result.returncode == 0, result.stderr
+    assert "Hello from WebAssembly!" in result.stdout
+    # The launcher's view had the prefix's bin/ and lib/, read-only.
+    mounts = {m["destination"]: m for m in _spec(bundle)["mounts"]}
+    for directory in (binary.parent, home / ".wasmedge" / "lib"):
+        assert "ro" in mounts[str(directory)]["options"], sorted(mounts)
+
+
+def test_guest_cannot_see_the_engine(runtime: Runtime, modules: dict[str, Path],
+                                     tmp_path: Path) -> None:
+    binary = install(tmp_path / "opt" / "wasmedge")
+    env = node(tmp_path, f'[engines.wasmedge]\npath = "{binary}"\n')
+    library = binary.parent.parent / "lib" / "libwasmedge.so.0"
+    for n, args in enumerate([["read", str(library)], ["read", str(binary)],
+                              ["read", "/../../../../" + str(library)],
+                              ["ls", str(library.parent)], ["ls", "/"]]):
+        result = run(runtime, engine_bundle(tmp_path / f"b{n}", modules["tool"],
+                                            ["/tool.wasm", *args]), env)
+        if args == ["ls", "/"]:
+            assert set(result.stdout.split()) - {".", ".."} == {"tool.wasm"}, result
+        else:
+            assert result.returncode == 1, (args, result.stdout, result.stderr)
+
+
+def test_plugins_and_their_libraries(runtime: Runtime, modules: dict[str, Path],
+                                     tmp_path: Path) -> None:
+    """PREFIX/plugin (the installer's place for plugins outside /usr) and
+    WASMEDGE_PLUGIN_PATH from runwasm's environment: both load in the container, with a
+    library each needs from elsewhere."""
+    prefix = tmp_path / "prefix"
+    binary = install(prefix)
+    plugin(prefix / "plugin" / "sub", "probe", tmp_path / "deps1")
+    plugin(tmp_path / "extra", "extra", tmp_path / "deps2")
+    env = node(tmp_path, f'[engines.wasmedge]\npath = "{binary}"\n',
+               WASMEDGE_PLUGIN_PATH=str(tmp_path / "extra"))
+    result = run(runtime, engine_bundle(tmp_path / "b", modules["hello"], ["/hello.wasm"]),
+                 env)
+    assert result.returncode == 0, result.stderr
+    assert "plugin probe loaded (dep 7)" in result.stderr
+    assert "plugin extra loaded (dep 7)" in result.stderr
+
+
+def test_missing_library_fails_create(runtime: Runtime, modules: dict[str, Path],
+                                      tmp_path: Path) -> None:
+    binary = install(tmp_path / "broken")
+    for library in (tmp_path / "broken" / "lib").iterdir():
+        library.unlink()
+    env = node(tmp_path, f'[engines.wasmedge]\npath = "{binary}"\n')
+    bundle = engine_bundle(tmp_path / "b", modules["hello"], ["/hello.wasm"])
+    result = run(runtime, bundle, env)
+    assert result.returncode == 1
+    assert result.stderr == (f"runwasm: engine wasmedge is not installed: {binary} needs "
+                             "libwasmedge.so.0, which the dynamic loader cannot find\n")
+    assert runtime.listed() == []
+
+
+def _spec(bundle: Path) -> dict[str, object]:
+    import json
+
+    spec: dict[str, object] = json.loads((bundle / "config.json").read_text())
+    return spec
