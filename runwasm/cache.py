@@ -219,14 +219,23 @@ class Cache:
             resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
 
         started = time.monotonic()
+        # Its own session: at the timeout the whole group goes, an engine's compiler
+        # process (wasmtime or wasmedge compile) included.
+        worker = subprocess.Popen([interpreter, "-I", "-S", "-c", boot, request],
+                                  stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True, preexec_fn=bounded,
+                                  start_new_session=True)
         try:
-            result = subprocess.run([interpreter, "-I", "-S", "-c", boot, request],
-                                    capture_output=True, text=True, timeout=self.timeout,
-                                    preexec_fn=bounded, check=False)
+            _, stderr = worker.communicate(timeout=self.timeout)
         except subprocess.TimeoutExpired:
-            _unlink(tmp)
+            import signal
+
+            os.killpg(worker.pid, signal.SIGKILL)
+            worker.communicate()
+            _unlink(tmp)  # (an engine's own temporary files beside it: pruned later)
             raise RunwasmError(f"cannot precompile {shown} within cache.compile_timeout="
                                f"{self.timeout:g}s") from None
+        result = subprocess.CompletedProcess(worker.args, worker.returncode, "", stderr)
         if result.returncode != 0:
             from runwasm.compile_worker import EXIT_MEMORY
 

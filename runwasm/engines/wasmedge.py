@@ -54,6 +54,7 @@ _PAGE: Final = 65536
 _AOT_SECTION: Final = b"wasmedge"
 PLUGIN_PATH: Final = "WASMEDGE_PLUGIN_PATH"
 _NAME_MAX: Final = 255
+_OUT_OF_MEMORY: Final = ("bad_alloc", "annot allocate memory", "failed to map segment")
 
 
 class WasmEdge(ChildProcessEngine):
@@ -114,7 +115,7 @@ class WasmEdge(ChildProcessEngine):
         # beside the new one: compile a copy without it.
         with open(module, "rb") as f:
             data = f.read()
-        stripped = f"{out}.in.wasm"
+        stripped = f"{out}.in.wasm"  # beside `out`: the cache prunes it if left behind
         try:
             with open(stripped, "wb") as f:
                 f.write(without_custom_sections(data, _AOT_SECTION))
@@ -131,8 +132,9 @@ class WasmEdge(ChildProcessEngine):
                 pass
         if result.returncode != 0:
             text = result.stdout + result.stderr
-            if result.returncode < 0 or "bad_alloc" in text or \
-                    "annot allocate memory" in text:
+            # Killed (LLVM aborts on bad_alloc), or its libraries could not be mapped:
+            # the cache's memory bound (RLIMIT_AS) was reached.
+            if result.returncode < 0 or any(sign in text for sign in _OUT_OF_MEMORY):
                 raise MemoryError(text)
             errors = [line for line in text.splitlines() if "[error]" in line]
             last = (errors or text.strip().splitlines() or ["wasmedge compile failed"])[-1]
