@@ -39,6 +39,7 @@ from runwasm.engines.base import (
     TIMEOUT,
     WASI_P1,
     EngineError,
+    EngineSettings,
     Installation,
 )
 from runwasm.engines.child import ChildProcessEngine
@@ -77,6 +78,10 @@ class WasmEdge(ChildProcessEngine):
                     os.path.normpath(os.path.join(libdir, "..", "plugin"))
                 found.append(plugins)
         return [os.path.abspath(p) for p in found]
+
+    def version(self, settings: EngineSettings) -> str:
+        text = super().version(settings)  # "PATH version X.Y.Z"
+        return text.rsplit(" version ", 1)[-1] if " version " in text else text
 
     def engine_environment(self) -> tuple[str, ...]:
         value = os.environ.get(PLUGIN_PATH)
