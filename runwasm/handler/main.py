@@ -31,6 +31,11 @@ def main() -> NoReturn:
     try:
         from runwasm.cli import VERBS as ADMIN_VERBS  # a dict literal, no imports
 
+        if inv.verb == "help" and inv.args[inv.verb_index + 1:inv.verb_index + 2] and \
+                inv.args[inv.verb_index + 1] in ADMIN_VERBS:  # `runwasm help doctor`
+            from runwasm.cli.app import run
+
+            sys.exit(run([*inv.args[inv.verb_index + 1:inv.verb_index + 2], "--help"]))
         if inv.verb in ADMIN_VERBS:
             # Admin verbs load the node config themselves (doctor reports a broken one).
             from runwasm.cli.app import run
@@ -53,6 +58,10 @@ def _dispatch(inv: Invocation, config: NodeConfig, log: Log) -> int:
         from runwasm.handler import info
 
         info.version(delegate)
+    if _asks_help(inv):
+        from runwasm.handler import info
+
+        info.usage(delegate, inv.args)
     if inv.verb == "features":
         from runwasm.handler import info
 
@@ -82,6 +91,14 @@ def _create(inv: Invocation, config: NodeConfig, log: Log, delegate: str) -> NoR
         if decision.wasm:
             create.restore(bundle)  # runc never got it: leave the bundle as it was
         raise
+
+
+def _asks_help(inv: Invocation) -> bool:
+    """`runwasm`, `runwasm --help`/`-h`, `runwasm help`: runc's general help, which
+    names only runc's verbs (`runwasm help create` stays runc's help for create)."""
+    if inv.verb is None:
+        return inv.globals.get("help") == "true" or not inv.globals
+    return inv.verb in ("help", "h") and inv.verb_index == len(inv.args) - 1
 
 
 def _hand_over(delegate: str, args: list[str], log: Log) -> NoReturn:
