@@ -152,6 +152,27 @@ def journal_entry(level: str, message: str, container_id: str = "") -> bytes:
     return b"".join(parts)
 
 
+def parse_journal_entry(data: bytes) -> dict[str, str]:
+    """The fields of one native-protocol entry (the inverse of journal_entry), for the
+    tests and tools that listen where runwasm sends; ValueError if malformed."""
+    fields: dict[str, str] = {}
+    while data:
+        line, sep, rest = data.partition(b"\n")
+        if not sep:
+            raise ValueError("a journal field must end with a newline")
+        if b"=" in line:
+            key, _, value = line.partition(b"=")
+            data = rest
+        else:
+            size = int.from_bytes(rest[:8], "little")
+            key, value = line, rest[8:8 + size]
+            if len(value) != size or rest[8 + size:9 + size] != b"\n":
+                raise ValueError(f"journal field {line!r}: bad length")
+            data = rest[9 + size:]
+        fields[key.decode()] = value.decode("utf-8", "replace")
+    return fields
+
+
 def syslog_line(level: str, message: str, container_id: str = "") -> bytes:
     """An RFC 3164 line as glibc's syslog(3) sends it to /dev/log."""
     pri = _SYSLOG_FACILITY_DAEMON * 8 + _SEVERITY[level]

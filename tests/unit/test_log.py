@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from runwasm.handler.log import Log, format_record, journal_entry
+from runwasm.handler.log import Log, format_record, journal_entry, parse_journal_entry
 
 TIME = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z"
 TEXT_RECORD = re.compile(r'time="(' + TIME + r')" level=(\w+) msg="((?:[^"\\]|\\.)*)"\n')
@@ -178,24 +178,6 @@ def listener(tmp_path: Path) -> Iterator[tuple[socket.socket, str]]:
         sock.close()
 
 
-def parse_journal(data: bytes) -> dict[str, str]:
-    """The journal's native protocol, both field forms (KEY=value and KEY + length)."""
-    fields: dict[str, str] = {}
-    while data:
-        line, sep, rest = data.partition(b"\n")
-        assert sep, "a field must end with a newline"
-        if b"=" in line:
-            key, _, value = line.partition(b"=")
-            fields[key.decode()] = value.decode()
-            data = rest
-        else:
-            size = int.from_bytes(rest[:8], "little")
-            fields[line.decode()] = rest[8:8 + size].decode()
-            assert rest[8 + size:9 + size] == b"\n"
-            data = rest[9 + size:]
-    return fields
-
-
 CONTAINER = "c0ffee" * 10 + "abcd"
 
 
@@ -206,7 +188,7 @@ def test_journal_one_entry_per_call(listener: tuple[socket.socket, str]) -> None
     log.info("runwasm: engine wasmtime 27.0.0")
     log.flush()
     log.flush()  # nothing held: nothing sent
-    fields = parse_journal(sock.recv(65536))
+    fields = parse_journal_entry(sock.recv(65536))
     assert fields == {
         "MESSAGE": "wasm: module.wasm.image/variant=compat: /hello.wasm (core); "
                    "engine wasmtime 27.0.0",
@@ -223,7 +205,7 @@ def test_journal_error_priority_and_newlines(listener: tuple[socket.socket, str]
     log = Log(node_target="journal", journal_socket=path)
     log.error("runwasm: bad\nthing")
     log.flush()
-    fields = parse_journal(sock.recv(65536))
+    fields = parse_journal_entry(sock.recv(65536))
     assert fields["MESSAGE"] == "bad\nthing"
     assert fields["PRIORITY"] == "3"
     assert "CONTAINER_ID" not in fields
@@ -273,6 +255,11 @@ def test_missing_socket_is_not_an_error(tmp_path: Path) -> None:
     log.flush()  # must not raise
 
 
-def test_journal_entry_is_what_journald_parses() -> None:
+def test_journal_entry_binary_form() -> None:
+    # journald's documented form for a value holding a newline: name, newline, 64-bit
+    # little-endian length, value, newline.
     entry = journal_entry("info", "two\nlines", CONTAINER)
-    assert parse_journal(entry)["MESSAGE"] == "two\nlines"
+    assert entry.startswith(b"MESSAGE\n" + (9).to_bytes(8, "little") + b"two\nlines\n")
+    assert parse_journal_entry(entry)["MESSAGE"] == "two\nlines"
+    with pytest.raises(ValueError):
+        parse_journal_entry(b"MESSAGE\n" + (99).to_bytes(8, "little") + b"short\n")
