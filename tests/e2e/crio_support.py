@@ -138,11 +138,18 @@ class Crio:
         self.pod_logs = base / "pod-logs"
         self.log = base / "crio.log"
         self.process: subprocess.Popen[bytes] | None = None
-        self.journal: Journal | None = None
+        self._journal: Journal | None = None
         self.started = 0
         self.pods: list[str] = []
         self.containers: set[str] = set()
         self.runc_roots: set[str] = {"/run/runwasm", "/run/runc"}
+
+    @property
+    def journal(self) -> Journal:
+        """The session's stand-in journald (made by prepare())."""
+        if self._journal is None:
+            raise RuntimeError("Crio.prepare() was not called")
+        return self._journal
 
     # set-up ------------------------------------------------------------------------------
 
@@ -151,7 +158,7 @@ class Crio:
                   self.base / "net.d", self.base / "shared"):
             d.mkdir(parents=True, exist_ok=True)
         self.cache.mkdir(mode=0o700, exist_ok=True)
-        self.journal = Journal(self.base / "journal.sock")
+        self._journal = Journal(self.base / "journal.sock")
         self.node_config.write_text(self._node_config())
         must(run([str(REPO / ".venv" / "bin" / "python"), "-m", "runwasm.entry",
                   str(self.runwasm), "--config", str(self.node_config)]))
@@ -185,7 +192,6 @@ class Crio:
         wasmedge = shutil.which("wasmedge")
         if wasmedge:
             engines.append(f'[engines.wasmedge]\npath = "{wasmedge}"\n')
-        assert self.journal is not None
         return ("[log]\n" 'target = "journal"\n'
                 f'journal_socket = "{self.journal.path}"\n'
                 f'[cache]\ndir = "{self.cache}"\n' + "".join(engines))
@@ -396,8 +402,8 @@ enable_metrics = false
         run(["ip", "link", "delete", self.bridge])
         for result in Path("/var/lib/cni/results").glob(f"{self.network}-*"):
             result.unlink()
-        if self.journal is not None:
-            self.journal.close()
+        if self._journal is not None:
+            self._journal.close()
         shutil.rmtree(self.root, ignore_errors=True)
         shutil.rmtree(self.runroot, ignore_errors=True)
         return self.leftovers()

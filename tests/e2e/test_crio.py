@@ -22,7 +22,6 @@ from crio_support import (
     HANDLER,
     KIT,
     WASI_IMAGE,
-    WASM_IMAGE,
     Crio,
     locate,
 )
@@ -55,8 +54,12 @@ def crio() -> Iterator[Crio]:
     assert not left, f"the CRI-O session left behind: {left}"
 
 
+def figure(text: str) -> None:
+    """What a test saw, for the record (shown with pytest -s)."""
+    print(f"[crio] {text}")
+
+
 def journal_of(crio: Crio, container_id: str) -> list[dict[str, str]]:
-    assert crio.journal is not None
     return crio.journal.wait_for(lambda e: e.get("CONTAINER_ID_FULL") == container_id)
 
 
@@ -72,6 +75,8 @@ def test_handler_accepted_and_version_logged(crio: Crio) -> None:
     dropin = (crio.dropins / "10-runwasm.conf").read_text()
     assert f'runtime_path = "{crio.runwasm}"' in dropin
     assert f'runtime_path = \\"{crio.runwasm}\\"' in log or f'"{crio.runwasm}"' in log
+    figure(f"runtimeHandlers {sorted(h for h in handlers if h)}; "
+           + log[log.index(f"Using runtime handler {HANDLER}"):].split('"')[0].strip())
 
 
 def test_wasm_pod_args_env_volume_logs_exit_code(crio: Crio, tmp_path: Path) -> None:
@@ -94,9 +99,11 @@ def test_wasm_pod_args_env_volume_logs_exit_code(crio: Crio, tmp_path: Path) -> 
                             mounts={"/data": data})
         assert status["exitCode"] == 0
         assert (data / "out.txt").read_text() == "written by wasm"
+        figure(f"hello exit {7}, reader exit 0, writer exit 0, volume written")
         # The pod network is the session's bridge, in its private subnet.
         ip = json.loads(must(crio.crictl("inspectp", pod.id)))["status"]["network"]["ip"]
         assert ip.startswith(crio.subnet.rsplit(".", 1)[0] + "."), (ip, crio.subnet)
+        figure(f"pod IP {ip} in {crio.subnet}")
     finally:
         pod.remove()
 
@@ -123,6 +130,7 @@ def test_engine_chosen_per_pod(crio: Crio) -> None:
         finally:
             pod.remove()
     assert set(seen) == set(engines)
+    figure(f"engines: {seen}")
 
 
 def test_limits_from_pod_annotations(crio: Crio) -> None:
@@ -138,6 +146,7 @@ def test_limits_from_pod_annotations(crio: Crio) -> None:
         hog, status = pod.run("hog", command=["/hog.wasm"])
         assert status["exitCode"] == 122, (status, crio.logs(hog))
         assert "memory limit" in crio.logs(hog)
+        figure(f"timeout=1s: exit 124 after {took:.2f}s; max-memory=4Mi: exit 122")
     finally:
         pod.remove()
 
@@ -156,6 +165,7 @@ def test_stop_of_spinning_guest(crio: Crio) -> None:
         status = crio.status(cid)
         assert status["exitCode"] == 143, status
         assert took < 2, f"crictl stop took {took:.2f}s"
+        figure(f"crictl stop of a spinning guest: {took:.2f}s, exit {status['exitCode']}")
     finally:
         pod.remove()
 
@@ -176,6 +186,8 @@ def test_exec_streaming_and_sync(crio: Crio) -> None:
             refused = crio.crictl("exec", *mode, cid, "/bin/sh", "-c", "id")
             assert refused.returncode != 0
             assert message in refused.stdout + refused.stderr, (mode, refused)
+            figure(f"exec {' '.join(mode) or 'streaming'} /bin/sh: exit {refused.returncode}, "
+                   f"{message!r} shown")
     finally:
         pod.remove()
 
@@ -197,6 +209,7 @@ def test_wasm_and_busybox_sidecar_share_a_volume(crio: Crio, tmp_path: Path) -> 
         assert status["exitCode"] == 0
         assert crio.logs(sidecar).splitlines() == ["hello sidecar", "0"]
         assert crio.bundle_config(sidecar)["process"]["args"][0] == "/bin/sh"
+        figure("compat-smart pod: wasm wrote the volume (exit 0), busybox read it (exit 0)")
     finally:
         pod.remove()
 
@@ -212,6 +225,7 @@ def test_linux_pod_on_runwasm_runs_unchanged(crio: Crio) -> None:
         assert not (bundle / ".runwasm").exists()  # config.json never rewritten
         messages = [e["MESSAGE"] for e in journal_of(crio, cid)]
         assert messages == ["linux: no Wasm annotation"], messages
+        figure(f"busybox on runwasm: exit {status['exitCode']}, config.json not rewritten")
     finally:
         pod.remove()
 
@@ -231,7 +245,8 @@ def test_errors_reach_the_cri_error(crio: Crio, annotations: dict[str, str],
     assert result.returncode != 0
     assert "container create failed: runwasm: " in result.stderr, result.stderr
     assert error in result.stderr, result.stderr
-    errors = crio.journal.wait_for(  # type: ignore[union-attr]
+    figure("CRI error: " + result.stderr.strip().splitlines()[-1][-160:])
+    errors = crio.journal.wait_for(
         lambda e: e.get("PRIORITY") == "3" and error in e["MESSAGE"])
     assert errors and errors[0]["SYSLOG_IDENTIFIER"] == "runwasm"
     pod.remove()
@@ -267,6 +282,9 @@ def test_platform_routing_to_runwasm_and_to_a_wrapper(crio: Crio) -> None:
                 pod.remove()
         assert " create " in f" {calls.read_text()} ", "the shim was not used for create"
         assert seen == {"runwasm": 4, "wrapper": 4}
+        verbs = [next(w for w in c.split() if w[0] != "-")
+                 for c in calls.read_text().splitlines()]
+        figure(f"platform routing exit codes {seen}; the shim ran: {verbs}")
     finally:
         if wrapper.exists():
             crio.install_dropins(crio.runwasm)
@@ -284,6 +302,7 @@ def test_seccomp_runtime_default(crio: Crio) -> None:
         for cid in (wasm, linux):
             seccomp = crio.bundle_config(cid)["linux"].get("seccomp") or {}
             assert seccomp.get("defaultAction") == "SCMP_ACT_ERRNO", cid
+        figure("RuntimeDefault seccomp: wasm exit 0, busybox exit 0")
     finally:
         pod.remove()
 
@@ -303,6 +322,7 @@ def test_crio_restart_keeps_wasm_containers(crio: Crio) -> None:
             took = time.monotonic() - start
             assert crio.status(cid)["exitCode"] == 143
             assert took < 2, f"stop after restart took {took:.2f}s"
+            figure(f"after CRI-O restart: {cid[:12]} running, stopped in {took:.2f}s, exit 143")
     finally:
         pod.remove()
 
@@ -322,6 +342,7 @@ def test_decisions_in_the_journal(crio: Crio) -> None:
             message = entry["MESSAGE"]
             assert message.startswith(f"wasm: {VARIANT}=compat: /hello.wasm"), message
             assert "engine wasmtime " in message and cache in message, message
+            figure(f"journal entry {cid[:12]}: {message}")
     finally:
         pod.remove()
 
@@ -354,6 +375,7 @@ def test_doctor_against_the_live_crio(crio: Crio) -> None:
         assert live["status"] == "fail", live
         assert f"has not loaded handler {HANDLER}" in live["detail"]
         assert "runwasm install crio" in live["fix"]
+        figure(f"doctor with a refused annotation: exit {code}; {live['detail'][:120]}")
     finally:
         dropin.write_text(good)
         crio.restart()
