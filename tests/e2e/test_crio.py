@@ -104,6 +104,8 @@ def test_wasm_pod_args_env_volume_logs_exit_code(crio: Crio, tmp_path: Path) -> 
         ip = json.loads(must(crio.crictl("inspectp", pod.id)))["status"]["network"]["ip"]
         assert ip.startswith(crio.subnet.rsplit(".", 1)[0] + "."), (ip, crio.subnet)
         figure(f"pod IP {ip} in {crio.subnet}")
+        cgroups = crio.bundle_config(hello)["linux"]["cgroupsPath"]
+        assert cgroups.startswith(crio.cgroup_parent + "/"), cgroups
     finally:
         pod.remove()
 
