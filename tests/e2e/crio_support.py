@@ -28,6 +28,7 @@ from typing import Any
 from e2e_support import REPO, TIMEOUT, Containers, mount_lines, must, run
 
 from devkit import bundles
+from runwasm import config as node_config
 from runwasm.handler.log import parse_journal_entry
 
 KIT = REPO.parent / "shared" / "crio"
@@ -406,6 +407,7 @@ enable_metrics = false
             self._journal.close()
         shutil.rmtree(self.root, ignore_errors=True)
         shutil.rmtree(self.runroot, ignore_errors=True)
+        Path(node_config._memo_path(str(self.node_config))).unlink(missing_ok=True)
         return self.leftovers()
 
     def leftovers(self) -> list[str]:
@@ -416,6 +418,9 @@ enable_metrics = false
             found.append(f"bridge {self.bridge}")
         for root in self.runc_roots:
             found += [f"runc state {root}/{cid}" for cid in self.containers & _runc_ids(root)]
+        memo = Path(node_config._memo_path(str(self.node_config)))
+        if memo.exists():
+            found.append(f"parsed-config memo {memo}")
         found += [f"CNI result {p}" for p in
                   Path("/var/lib/cni/results").glob(f"{self.network}-*")]
         return found

@@ -40,6 +40,10 @@ def crio() -> Iterator[Crio]:
         if KIT.is_dir():
             pytest.fail(MISSING)
         pytest.skip(MISSING)
+    missing = [t for t in ("buildah", "conmon", "runc", "ip") if shutil.which(t) is None]
+    if missing or not Path("/usr/lib/cni/bridge").exists():
+        pytest.fail(f"missing {', '.join(missing) or '/usr/lib/cni/bridge'}: run "
+                    "scripts/setup.sh (make setup)")
     # A short base: conmon's attach sockets live below it, and unix socket paths are short.
     base = Path(tempfile.mkdtemp(prefix="rwcrio-", dir="/tmp"))
     daemon = Crio(base, BINARIES)
