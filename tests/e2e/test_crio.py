@@ -114,29 +114,29 @@ def test_wasm_pod_args_env_volume_logs_exit_code(crio: Crio, tmp_path: Path) -> 
         pod.remove()
 
 
-def installed_engines(crio: Crio) -> list[str]:
+def installed_engines(crio: Crio) -> dict[str, str]:
+    """engine -> why it is not installed ("" when it is), as the session's runwasm sees it."""
     out = must(run([str(crio.runwasm), "engines", "--json"], env=crio.env()))
-    return [e["name"] for e in json.loads(out) if e["installed"]]
+    return {e["name"]: "" if e["installed"] else e["problem"] for e in json.loads(out)}
 
 
-def test_engine_chosen_per_pod(crio: Crio) -> None:
-    engines = installed_engines(crio)
-    assert {"wasmtime", "wasmtime-cli"} <= set(engines), engines
-    seen = {}
-    for engine in engines:
-        pod = crio.run_pod(f"engine-{engine}", {ENGINE: engine})
-        try:
-            cid, status = pod.run("hello", args=["3", engine])
-            assert status["exitCode"] == 3, (engine, status, crio.logs(cid))
-            assert f"argv[2]={engine}" in crio.logs(cid)
-            parts = [p for e in journal_of(crio, cid) for p in e["MESSAGE"].split("; ")]
-            assert any(p == f"engine {engine}" or p.startswith(f"engine {engine} ")
-                       for p in parts), parts
-            seen[engine] = status["exitCode"]
-        finally:
-            pod.remove()
-    assert set(seen) == set(engines)
-    figure(f"engines: {seen}")
+@pytest.mark.parametrize("engine", ["wasmtime", "wasmtime-cli", "wasmer", "wasmedge"])
+def test_engine_chosen_per_pod(crio: Crio, engine: str) -> None:
+    problem = installed_engines(crio)[engine]
+    if problem and engine not in ("wasmtime", "wasmtime-cli"):  # these two setup installs
+        pytest.skip(f"{engine} is not installed here: {problem}")
+    pod = crio.run_pod(f"engine-{engine}", {ENGINE: engine})
+    try:
+        cid, status = pod.run("hello", args=["3", engine])
+        assert status["exitCode"] == 3, (engine, status, crio.logs(cid))
+        assert f"argv[2]={engine}" in crio.logs(cid)
+        parts = [p for e in journal_of(crio, cid) for p in e["MESSAGE"].split("; ")]
+        assert any(p == f"engine {engine}" or p.startswith(f"engine {engine} ")
+                   for p in parts), parts
+        figure(f"engine {engine}: exit {status['exitCode']}, journal: "
+               f"{[p for p in parts if p.startswith('engine ')]}")
+    finally:
+        pod.remove()
 
 
 def test_limits_from_pod_annotations(crio: Crio) -> None:
