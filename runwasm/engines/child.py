@@ -208,7 +208,6 @@ class _Tail(threading.Thread):
         return self._kept.decode("utf-8", "replace")
 
 
-
 # runwasm's own state (root-only), beside config.MEMO_DIR.
 MEMO_DIR = "/var/lib/runwasm/engine-files"
 

@@ -70,6 +70,18 @@ class Runtime:
             self.runc("delete", "--force", container_id)
 
 
+def engine_missing(name: str) -> str:
+    """Why runwasm does not find engine `name` with no node configuration, or ""."""
+    from runwasm.engines import registry
+    from runwasm.engines.base import EngineError
+
+    try:
+        registry.load(name).locate(registry.settings_for({}, name))
+    except EngineError as e:
+        return f"{e} (setup installs WasmEdge from ../shared/wasmedge)"
+    return ""
+
+
 def wasm_bundle(directory: Path, files: dict[str, Path], args: list[str],
                 annotations: dict[str, str] | None = None, **kwargs: Any) -> Path:
     bundles.wasm_rootfs(directory / "rootfs", files)

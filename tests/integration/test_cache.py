@@ -10,24 +10,11 @@ import threading
 from pathlib import Path
 
 import pytest
-from integration_support import RUNWASM, Runtime, snapshot, wasm_bundle
+from integration_support import RUNWASM, Runtime, engine_missing, snapshot, wasm_bundle
 
 from devkit import bundles
 
-
-def _wasmedge_missing() -> str:
-    """Why the wasmedge engine is not found unconfigured, or ""."""
-    from runwasm.engines import registry
-    from runwasm.engines.base import EngineError
-
-    try:
-        registry.load("wasmedge").locate(registry.settings_for({}, "wasmedge"))
-    except EngineError as e:
-        return f"{e} (setup installs it from ../shared/wasmedge)"
-    return ""
-
-
-WASMEDGE_MISSING = _wasmedge_missing()
+WASMEDGE_MISSING = engine_missing("wasmedge")
 needs_wasmedge = pytest.mark.skipif(bool(WASMEDGE_MISSING), reason=WASMEDGE_MISSING)
 # The engines that compile into the cache here, by the annotations that choose them.
 ENGINES = [
