@@ -81,6 +81,7 @@ class ChildProcessEngine(Engine):
                                 environment=environment)
         resolver = elfdeps.Resolver()
         found, unresolved = resolver.loaded(executable)
+        found = found or [executable]  # not ELF (a script): its interpreter is the system's
         if unresolved:
             name, needed_by = unresolved[0]
             raise missing(self.name, f"{needed_by} needs {name}, which the dynamic loader "
