@@ -82,6 +82,24 @@ def engine_missing(name: str) -> str:
     return ""
 
 
+WASMEDGE_KITS = sorted((bundles.REPO.parent / "shared" / "wasmedge").glob(
+    "wasmedge-*-linux-amd64.tar.gz"))
+
+
+def install_wasmedge(prefix: Path) -> Path:
+    """../shared/wasmedge unpacked as WasmEdge's installer lays it out, PREFIX/{bin,lib};
+    its binary."""
+    import tarfile
+
+    with tarfile.open(WASMEDGE_KITS[-1]) as tar:
+        for member in tar.getmembers():
+            parts = member.name.split("/", 1)
+            if len(parts) == 2:
+                member.name = parts[1]
+                tar.extract(member, prefix)
+    return prefix / "bin" / "wasmedge"
+
+
 def wasm_bundle(directory: Path, files: dict[str, Path], args: list[str],
                 annotations: dict[str, str] | None = None, **kwargs: Any) -> Path:
     bundles.wasm_rootfs(directory / "rootfs", files)
