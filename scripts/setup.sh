@@ -69,7 +69,8 @@ done
 # `-p DIR`). runwasm finds it there without configuration (README, "Engines").
 WASMEDGE_KIT=$(ls ../shared/wasmedge/wasmedge-*-linux-amd64.tar.gz 2>/dev/null | tail -1 || true)
 if [ -n "$WASMEDGE_KIT" ] && [ "$(uname -m)" = x86_64 ]; then
-    WASMEDGE_PREFIX="${WASMEDGE_PREFIX:-$HOME/.wasmedge}"
+    home="${HOME:-$(getent passwd "$(id -u)" | cut -d: -f6)}"  # as runwasm's ~ resolves
+    WASMEDGE_PREFIX="${WASMEDGE_PREFIX:-$home/.wasmedge}"
     version=$(basename "$WASMEDGE_KIT" -linux-amd64.tar.gz); version=${version#wasmedge-}
     # It prints its own path first: "PATH version X.Y.Z".
     installed=$("$WASMEDGE_PREFIX/bin/wasmedge" --version 2>/dev/null || true)

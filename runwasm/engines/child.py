@@ -81,6 +81,7 @@ class ChildProcessEngine(Engine):
                                 environment=environment)
         resolver = elfdeps.Resolver()
         found, unresolved = resolver.loaded(executable)
+        found = found or [executable]  # not ELF (a script): its interpreter is the system's
         if unresolved:
             name, needed_by = unresolved[0]
             raise missing(self.name, f"{needed_by} needs {name}, which the dynamic loader "
@@ -206,7 +207,6 @@ class _Tail(threading.Thread):
 
     def text(self) -> str:
         return self._kept.decode("utf-8", "replace")
-
 
 
 # runwasm's own state (root-only), beside config.MEMO_DIR.

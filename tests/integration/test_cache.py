@@ -10,24 +10,19 @@ import threading
 from pathlib import Path
 
 import pytest
-from integration_support import RUNWASM, Runtime, snapshot, wasm_bundle
+from integration_support import (
+    RUNWASM,
+    WASMEDGE_KITS,
+    Runtime,
+    engine_missing,
+    install_wasmedge,
+    snapshot,
+    wasm_bundle,
+)
 
 from devkit import bundles
 
-
-def _wasmedge_missing() -> str:
-    """Why the wasmedge engine is not found unconfigured, or ""."""
-    from runwasm.engines import registry
-    from runwasm.engines.base import EngineError
-
-    try:
-        registry.load("wasmedge").locate(registry.settings_for({}, "wasmedge"))
-    except EngineError as e:
-        return f"{e} (setup installs it from ../shared/wasmedge)"
-    return ""
-
-
-WASMEDGE_MISSING = _wasmedge_missing()
+WASMEDGE_MISSING = engine_missing("wasmedge")
 needs_wasmedge = pytest.mark.skipif(bool(WASMEDGE_MISSING), reason=WASMEDGE_MISSING)
 # The engines that compile into the cache here, by the annotations that choose them.
 ENGINES = [
@@ -389,22 +384,16 @@ def test_wasmedge_compiles_the_module_alone(runtime: Runtime, tmp_path: Path) ->
 def test_wasmedge_key_follows_the_engine_build(runtime: Runtime, modules: dict[str, Path],
                                                tmp_path: Path) -> None:
     """A changed libwasmedge (the compiler) is another build: a new entry."""
-    import tarfile
-
-    kit = sorted((bundles.REPO.parent / "shared" / "wasmedge").glob("wasmedge-*.tar.gz"))
-    if not kit:
+    if not WASMEDGE_KITS:
         pytest.skip("no WasmEdge kit in ../shared/wasmedge")
-    prefix = tmp_path / "prefix"
-    with tarfile.open(kit[-1]) as tar:
-        tar.extractall(prefix)
-    [top] = prefix.iterdir()
+    binary = install_wasmedge(tmp_path / "prefix")
     node = Node(tmp_path / "n")
     node.config.write_text(node.config.read_text() +
-                           f'[engines.wasmedge]\npath = "{top}/bin/wasmedge"\n')
+                           f'[engines.wasmedge]\npath = "{binary}"\n')
     bundle = wasm_bundle(tmp_path / "b", {"/hello.wasm": modules["hello"]}, ["/hello.wasm"],
                          annotations={"runwasm.io/engine": "wasmedge"})
     assert run(runtime, node, bundle).returncode == 0
-    library = top / "lib" / "libwasmedge.so.0"
+    library = binary.parent.parent / "lib" / "libwasmedge.so.0"
     os.utime(library.resolve(), ns=(1, 1))
     log = tmp_path / "log"
     assert run(runtime, node, bundle, log).returncode == 0

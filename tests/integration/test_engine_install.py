@@ -8,19 +8,15 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-import tarfile
 from pathlib import Path
 
 import pytest
-from integration_support import Runtime, wasm_bundle
+from integration_support import WASMEDGE_KITS, Runtime, install_wasmedge, wasm_bundle
 
 from devkit import bundles
 
-KIT = bundles.REPO.parent / "shared" / "wasmedge"
-TARBALLS = sorted(KIT.glob("wasmedge-*-linux-amd64.tar.gz"))
-
-pytestmark = pytest.mark.skipif(not TARBALLS or os.uname().machine != "x86_64",
-                                reason=f"no WasmEdge kit in {KIT} (or not x86_64)")
+pytestmark = pytest.mark.skipif(not WASMEDGE_KITS or os.uname().machine != "x86_64",
+                                reason="no WasmEdge kit in ../shared/wasmedge (or not x86_64)")
 
 PLUGIN = """#include <stdio.h>
 int dep(void);
@@ -28,17 +24,6 @@ __attribute__((constructor)) static void loaded(void) {
     fprintf(stderr, "plugin %s loaded (dep %d)\\n", NAME, dep());
 }
 """
-
-
-def install(prefix: Path) -> Path:
-    """The kit unpacked as WasmEdge's installer lays it out: PREFIX/{bin,lib}."""
-    with tarfile.open(TARBALLS[-1]) as tar:
-        for member in tar.getmembers():
-            parts = member.name.split("/", 1)
-            if len(parts) == 2:
-                member.name = parts[1]
-                tar.extract(member, prefix)
-    return prefix / "bin" / "wasmedge"
 
 
 def plugin(directory: Path, name: str, deps: Path) -> None:
@@ -77,7 +62,7 @@ def test_home_prefix_found_unconfigured(runtime: Runtime, modules: dict[str, Pat
                                         tmp_path: Path) -> None:
     """~/.wasmedge, as the installer leaves it without -p: found with no config."""
     home = tmp_path / "home"
-    binary = install(home / ".wasmedge")
+    binary = install_wasmedge(home / ".wasmedge")
     env = node(tmp_path, HOME=str(home), PATH="/usr/sbin:/usr/bin:/sbin:/bin")
     bundle = engine_bundle(tmp_path / "b", modules["hello"], ["/hello.wasm", "x"])
     result = run(runtime, bundle, env)
@@ -91,7 +76,7 @@ def test_home_prefix_found_unconfigured(runtime: Runtime, modules: dict[str, Pat
 
 def test_guest_cannot_see_the_engine(runtime: Runtime, modules: dict[str, Path],
                                      tmp_path: Path) -> None:
-    binary = install(tmp_path / "opt" / "wasmedge")
+    binary = install_wasmedge(tmp_path / "opt" / "wasmedge")
     env = node(tmp_path, f'[engines.wasmedge]\npath = "{binary}"\n')
     library = binary.parent.parent / "lib" / "libwasmedge.so.0"
     for n, args in enumerate([["read", str(library)], ["read", str(binary)],
@@ -111,7 +96,7 @@ def test_plugins_and_their_libraries(runtime: Runtime, modules: dict[str, Path],
     WASMEDGE_PLUGIN_PATH from runwasm's environment: both load in the container, with a
     library each needs from elsewhere."""
     prefix = tmp_path / "prefix"
-    binary = install(prefix)
+    binary = install_wasmedge(prefix)
     plugin(prefix / "plugin" / "sub", "probe", tmp_path / "deps1")
     plugin(tmp_path / "extra", "extra", tmp_path / "deps2")
     env = node(tmp_path, f'[engines.wasmedge]\npath = "{binary}"\n',
@@ -125,7 +110,7 @@ def test_plugins_and_their_libraries(runtime: Runtime, modules: dict[str, Path],
 
 def test_missing_library_fails_create(runtime: Runtime, modules: dict[str, Path],
                                       tmp_path: Path) -> None:
-    binary = install(tmp_path / "broken")
+    binary = install_wasmedge(tmp_path / "broken")
     for library in (tmp_path / "broken" / "lib").iterdir():
         library.unlink()
     env = node(tmp_path, f'[engines.wasmedge]\npath = "{binary}"\n')
@@ -162,7 +147,7 @@ def guest_view(runtime: Runtime, tmp_path: Path, arg0: str) -> tuple[
         list[str], list[str], list[str]]:
     """(argv, environ) the guest saw for process.args [arg0, *ARGS] and process.env with
     ENV, and that process.env."""
-    binary = install(tmp_path / "prefix")
+    binary = install_wasmedge(tmp_path / "prefix")
     source = tmp_path / "env.c"
     source.write_text(ENV_C)
     module = bundles.c_module(source, tmp_path / "env.wasm")

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from integration_support import RUNWASM, Runtime, wasm_bundle
+from integration_support import RUNWASM, Runtime, engine_missing, wasm_bundle
 
 from devkit import bundles
 
@@ -49,7 +49,7 @@ def _engines() -> list[Any]:
         return pytest.param((name, tables), id=eid or name, marks=marks)
 
     wasmer_cli = shutil.which("wasmer")
-    wasmedge = _installed("wasmedge")
+    wasmedge = engine_missing("wasmedge")
     return [
         param("wasmtime", {}, True, ""),
         param("wasmtime-cli", {"wasmtime-cli": {"path": str(WASMTIME_BIN)}},
@@ -63,18 +63,6 @@ def _engines() -> list[Any]:
         # (setup installs ../shared/wasmedge into ~/.wasmedge), with no configuration.
         param("wasmedge", {}, not wasmedge, wasmedge),
     ]
-
-
-def _installed(name: str) -> str:
-    """"" when runwasm finds engine `name` unconfigured, else why it does not."""
-    from runwasm.engines import registry
-    from runwasm.engines.base import EngineError
-
-    try:
-        registry.load(name).locate(registry.settings_for({}, name))
-    except EngineError as e:
-        return f"{e} (setup installs it from ../shared/wasmedge)"
-    return ""
 
 
 class Engine:

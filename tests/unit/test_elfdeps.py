@@ -157,3 +157,16 @@ def test_shared_objects_and_directories(tmp_path: Path) -> None:
                                                  "plugins/sub/b.so")]
     assert elfdeps.directories([str(tmp_path / "plugins/link.so")]) == [
         str(tmp_path / "plugins"), str(tmp_path / "real")]
+
+
+def test_engine_installation_of_a_script(tmp_path: Path) -> None:
+    """A CLI engine that is a wrapper script still has its directory in the view."""
+    from runwasm.engines.wasmtime_cli import WasmtimeCli
+
+    script = tmp_path / "bin" / "wasmtime"
+    script.parent.mkdir()
+    script.write_text("#!/bin/sh\nexec true\n")
+    script.chmod(0o755)
+    installation = WasmtimeCli().installation(str(script))
+    assert installation.files == (str(script),)
+    assert installation.host_paths == (str(script.parent),)
