@@ -285,6 +285,42 @@ def peers(bench: Bench) -> tuple[Peers | None, str]:
     return Peers(directory), ""
 
 
+# -- memory ---------------------------------------------------------------------------
+
+MIB = 1 << 20
+
+
+def memory_cgroup(pid: int) -> Path:
+    for line in Path(f"/proc/{pid}/cgroup").read_text().splitlines():
+        _, controllers, path = line.split(":", 2)
+        if "memory" in controllers.split(","):
+            return Path("/sys/fs/cgroup/memory") / path.lstrip("/")
+    for line in Path(f"/proc/{pid}/cgroup").read_text().splitlines():
+        if line.startswith("0::"):
+            return Path("/sys/fs/cgroup") / line[3:].lstrip("/")
+    raise BenchError(f"no memory cgroup for pid {pid}")
+
+
+def charge(cgroup: Path) -> int:
+    for name in ("memory.usage_in_bytes", "memory.current"):
+        if (cgroup / name).exists():
+            return int((cgroup / name).read_text())
+    raise BenchError(f"{cgroup}: no memory usage file")
+
+
+def anonymous(pid: int) -> int:
+    """Anonymous memory of one process (smaps_rollup), in bytes."""
+    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+        if line.startswith("Anonymous:"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
+def processes(cgroup: Path) -> list[int]:
+    return [int(p) for p in (cgroup / "cgroup.procs").read_text().split()]
+
+
+
 def interpreter() -> str:
     """The interpreter the launcher runs on (this one, resolved)."""
     return os.path.realpath(sys.executable)

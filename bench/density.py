@@ -28,10 +28,18 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import benchlib  # noqa: E402
-from benchlib import RUNWASM, Bench, BenchError  # noqa: E402
+from benchlib import (  # noqa: E402
+    MIB,
+    RUNWASM,
+    Bench,
+    BenchError,
+    anonymous,
+    charge,
+    memory_cgroup,
+    processes,
+)
 
 DEFAULT_ROOT = "/run/runwasm-bench-density"
-MIB = 1 << 20
 IDLE_MAX_MIB = 5.0  # target: an idle tiny Wasm container on the default engine
 LAUNCHER_MAX_MIB = 3.0  # target: what the launcher adds to a CLI engine
 
@@ -74,36 +82,6 @@ class Case:
         if state.get("status") != "running":
             raise BenchError(f"{self.label}: container {container} is {state.get('status')}")
         return int(state["pid"])
-
-
-def memory_cgroup(pid: int) -> Path:
-    for line in Path(f"/proc/{pid}/cgroup").read_text().splitlines():
-        _, controllers, path = line.split(":", 2)
-        if "memory" in controllers.split(","):
-            return Path("/sys/fs/cgroup/memory") / path.lstrip("/")
-    for line in Path(f"/proc/{pid}/cgroup").read_text().splitlines():
-        if line.startswith("0::"):
-            return Path("/sys/fs/cgroup") / line[3:].lstrip("/")
-    raise BenchError(f"no memory cgroup for pid {pid}")
-
-
-def charge(cgroup: Path) -> int:
-    for name in ("memory.usage_in_bytes", "memory.current"):
-        if (cgroup / name).exists():
-            return int((cgroup / name).read_text())
-    raise BenchError(f"{cgroup}: no memory usage file")
-
-
-def anonymous(pid: int) -> int:
-    """Anonymous memory of one process (smaps_rollup), in bytes."""
-    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-        if line.startswith("Anonymous:"):
-            return int(line.split()[1]) * 1024
-    return 0
-
-
-def processes(cgroup: Path) -> list[int]:
-    return [int(p) for p in (cgroup / "cgroup.procs").read_text().split()]
 
 
 def measure(case: Case, pid: int) -> dict[str, float]:
