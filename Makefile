@@ -26,10 +26,12 @@ test-py39: setup
 test: setup lint test-py39
 	$(PY) -m pytest -q
 
-# Start-up and density beside runc, crun and crun's Wasm handlers (bench/README.md).
+# Start-up and density beside runc, crun and crun's Wasm handlers, then pods through the
+# real CRI-O (bench/README.md; about a quarter of an hour).
 bench: setup
 	$(PY) bench/startup.py
 	$(PY) bench/density.py
+	$(PY) bench/crio.py
 
 # A ~99 MB module, cold and warm through the precompiled-module cache (minutes).
 bench-cache: setup

@@ -57,6 +57,12 @@ def start_pod(crio: Crio, label: str, n: int) -> tuple[Pod, str, float]:
     return pod, container, time.perf_counter() - started
 
 
+def remove(crio: Crio, pod: Pod, container: str) -> None:
+    """Kill at once (busybox `sleep` as pid 1 ignores SIGTERM), then remove the pod."""
+    must(crio.crictl("stop", "--timeout", "0", container))
+    pod.remove()
+
+
 def container_pid(crio: Crio, container: str) -> int:
     return int(crio.inspect(container)["info"]["pid"])
 
@@ -80,10 +86,10 @@ def timing(crio: Crio, rounds: int) -> dict[str, list[float]]:
     samples: dict[str, list[float]] = {label: [] for label in KINDS}
     for r in range(rounds + 1):  # the first round warms up (images, cache), untimed
         for label in KINDS:
-            pod, _, seconds = start_pod(crio, label, r)
+            pod, container, seconds = start_pod(crio, label, r)
             if r:
                 samples[label].append(seconds * 1e3)
-            pod.remove()
+            remove(crio, pod, container)
     return samples
 
 
@@ -94,8 +100,8 @@ def density(crio: Crio, pods: int, settle: float) -> dict[str, list[tuple[float,
         running = [start_pod(crio, label, i) for i in range(pods)]
         time.sleep(settle)
         found[label] = [pod_charge(container_pid(crio, c)) for _, c, _ in running]
-        for pod, _, _ in running:
-            pod.remove()
+        for pod, container, _ in running:
+            remove(crio, pod, container)
     return found
 
 
