@@ -10,6 +10,7 @@ launcher's (uniform across engines), not `--time-limit`.
 
 from __future__ import annotations
 
+from runwasm.engines import imports as engine_imports
 from runwasm.engines.base import MAX_MEMORY, PRECOMPILE, SOCKETS, TIMEOUT, WASI_P1
 from runwasm.engines.child import ChildProcessEngine
 from runwasm.plan import APP_ROOT, Plan
@@ -22,6 +23,7 @@ class WasmEdge(ChildProcessEngine):
     description = "WasmEdge's command-line runtime (wasmedge)"
     executable_name = "wasmedge"
     capabilities = frozenset({WASI_P1, SOCKETS, MAX_MEMORY, TIMEOUT, PRECOMPILE})
+    imports = engine_imports.WASMEDGE
 
     def command(self, plan: Plan, env: list[tuple[str, str]]) -> list[str]:
         argv = [plan.executable, "--dir", f"/:{APP_ROOT}", "--dir", f".:{plan.cwd}"]

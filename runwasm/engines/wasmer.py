@@ -18,6 +18,7 @@ import os
 import signal
 import sys
 
+from runwasm.engines import imports as engine_imports
 from runwasm.engines.base import (
     EXIT_LAUNCH,
     EXIT_TRAP,
@@ -49,6 +50,7 @@ class Wasmer(ChildProcessEngine):
     executable_name = "wasmer"
     capabilities = frozenset({WASI_P1, SOCKETS, TIMEOUT, PRECOMPILE})
     python_capabilities = frozenset({WASI_P1, TIMEOUT, PRECOMPILE})
+    imports = engine_imports.WASMER
 
     # -- host side ---------------------------------------------------------------------
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 
+from runwasm.engines import imports as engine_imports
 from runwasm.engines.base import (
     COMPONENTS,
     FUEL,
@@ -38,6 +39,7 @@ class WasmtimeCli(ChildProcessEngine):
     executable_name = "wasmtime"
     capabilities = frozenset({WASI_P1, COMPONENTS, SOCKETS, MAX_MEMORY, TIMEOUT, FUEL,
                               PRECOMPILE})
+    imports = engine_imports.WASMTIME_CLI
     trap_markers = ("error while executing at wasm backtrace", "wasm trap:")
     fuel_markers = ("all fuel consumed",)
     memory_markers = ("forcing trap when growing memory", "forcing a memory growth failure")

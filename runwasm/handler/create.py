@@ -9,21 +9,27 @@ from __future__ import annotations
 
 import os
 
+from runwasm import annotations as ann
 from runwasm import jsonfast, wasmfile
 from runwasm.errors import RunwasmError
 from runwasm.files import write_atomic
 from runwasm.handler import classify as classification
-from runwasm.handler import engine_view
+from runwasm.handler import engine_view, spec_fields
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any
+    from typing import Any, Final
 
     from runwasm.config import NodeConfig
     from runwasm.engines.base import Engine, EngineSettings, Installation
     from runwasm.handler.classify import Decision
     from runwasm.handler.log import Log
     from runwasm.plan import Limits
+    from runwasm.wasmfile import Interface
+
+# The annotations classification reads, for every container.
+CLASSIFY_KEYS: Final = (ann.ENGINE, ann.VARIANT, ann.HANDLER, *ann.SANDBOX_KEYS,
+                        *classification.PLATFORM_RUNTIME_PATH_KEYS)
 
 
 class Bundle:
@@ -51,35 +57,62 @@ class Bundle:
 
 def load_spec(raw: bytes, where: str) -> dict[str, Any]:
     try:
-        spec = jsonfast.loads(raw)
-    except (ValueError, UnicodeDecodeError) as e:
+        # As runc's decoder does, bytes that are not UTF-8 become U+FFFD.
+        spec = jsonfast.loads(raw.decode("utf-8-sig", "replace"))
+    except ValueError as e:
         raise RunwasmError(f"parse {where}: {e}") from None
     if not isinstance(spec, dict):
         raise RunwasmError(f"parse {where}: not a JSON object")
     return spec
 
 
-def rootfs_of(spec: dict[str, Any], bundle: str) -> str:
-    path = (spec.get("root") or {}).get("path") or "rootfs"
+def rootfs_of(spec: dict[str, Any], bundle: str, where: str = "config.json") -> str:
+    path = spec_fields.root_path(spec, where) or "rootfs"
     return os.path.normpath(os.path.join(bundle, path))
 
 
-def prepare(bundle_dir: str, config: NodeConfig, log: Log) -> Decision:
-    """Classify the bundle's container; for Wasm, leave the engine view in the bundle."""
+def check_id(root: str, container_id: str) -> None:
+    """runc's own checks of a new container's id, made before runwasm writes anything."""
+    if (not container_id or container_id in (".", "..")
+            or container_id.strip(_ID_CHARS)):
+        raise RunwasmError(f"invalid container ID format: {ann.shown(container_id)}")
+    if os.path.lexists(os.path.join(root, container_id)):
+        raise RunwasmError(f"container with id exists: {container_id}")
+
+
+# runc accepts ids matching ^[\w+\-.]+$ (ASCII word characters, '+', '-', '.').
+_ID_CHARS: Final = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_+-."
+
+
+def prepare(bundle_dir: str, config: NodeConfig, log: Log, *, root: str = "",
+            container_id: str = "") -> Decision:
+    """Classify the bundle's container; for Wasm, leave the engine view in the bundle.
+
+    Everything runwasm refuses is refused before anything is written; `root` and
+    `container_id` (when given) are checked as runc would check them.
+    """
     bundle = Bundle(bundle_dir)
     current, original = bundle.read_config()
     raw = original if original is not None else current
-    spec = load_spec(raw, bundle.config_path)
-    rootfs = rootfs_of(spec, bundle.path)
+    where = bundle.config_path
+    spec = load_spec(raw, where)
+    spec_fields.checked_annotations(spec, CLASSIFY_KEYS, where)
+    rootfs = rootfs_of(spec, bundle.path, where)
     decision = classification.classify(spec, rootfs, config)
     log.info(f"runwasm: {'wasm' if decision.wasm else 'linux'}: {decision.reason}")
+    if (decision.wasm or original is not None) and container_id:
+        check_id(root, container_id)
     if not decision.wasm:
         if original is not None:  # a bundle we rewrote earlier, now Linux: put it back
             write_atomic(bundle.config_path, original)
             remove_tree(bundle.state_dir)
         return decision
-    invoke = _check_module(decision, config, spec)
+    from runwasm.handler import spec_schema
+
+    spec_schema.check(spec, where)
+    invoke, interface = _check_module(decision, config, spec)
     runner = resolve_engine(decision, spec, config, invoke)
+    _check_imports(decision, runner, interface)
     runner.artifact = _artifact(decision, runner, config, log)
     log.info(f"runwasm: engine {decision.engine} {runner.installation.version}".rstrip())
     changes = engine_view.Changes()
@@ -95,7 +128,7 @@ def prepare(bundle_dir: str, config: NodeConfig, log: Log) -> Decision:
             write_atomic(bundle.config_path, current)
         if not state_existed:
             remove_tree(bundle.state_dir)
-        if isinstance(e, OSError):
+        if isinstance(e, (OSError, ValueError)):
             raise RunwasmError(f"prepare engine view in {bundle.path}: {e}") from None
         raise
     return decision
@@ -113,8 +146,10 @@ def restore(bundle_dir: str) -> None:
     remove_tree(bundle.state_dir)
 
 
-def _check_module(decision: Decision, config: NodeConfig, spec: dict[str, Any]) -> str:
-    """Refuse what cannot run; the reactor export to invoke, if the pod names one."""
+def _check_module(decision: Decision, config: NodeConfig, spec: dict[str, Any]
+                  ) -> tuple[str, Interface | None]:
+    """Refuse what cannot run; (the reactor export to invoke, if the pod names one, and
+    a core module's interface)."""
     from runwasm.limits import INVOKE
 
     invoke = ((spec.get("annotations") or {}).get(INVOKE) or "").strip()
@@ -123,18 +158,42 @@ def _check_module(decision: Decision, config: NodeConfig, spec: dict[str, Any]) 
             f"{decision.module} is a precompiled artifact: refused (loading engine code from "
             f"an image runs it; cache.allow_image_artifacts in {config.path} allows it)")
     if decision.kind != wasmfile.MODULE:
-        return invoke  # text is compiled, and components are checked, by the engine
-    exports = wasmfile.function_exports(decision.host_module, decision.module)
+        return invoke, None  # text is compiled, and components are checked, by the engine
+    interface = wasmfile.read_interface(decision.host_module, decision.module)
+    exports = interface.exports
     if invoke:
         if invoke not in exports:
-            raise RunwasmError(f"invalid annotation {INVOKE}={invoke!r}: module "
-                               f"{decision.module} exports no function {invoke!r}")
-        return invoke
+            raise RunwasmError(f"invalid annotation {INVOKE}={ann.shown(invoke)}: module "
+                               f"{decision.module} exports no function {ann.shown(invoke)}")
+        return invoke, interface
     if "_start" not in exports:
         what = (f" (a reactor module: it exports _initialize; name the export to run with "
                 f"{INVOKE})") if "_initialize" in exports else ""
         raise RunwasmError(f"module {decision.module} exports no _start function{what}")
-    return ""
+    return "", interface
+
+
+def _check_imports(decision: Decision, runner: Runner, interface: Interface | None) -> None:
+    """Refuse a core module that imports what its engine does not provide, naming it."""
+    from runwasm.engines.imports import missing
+
+    provided = runner.adapter.provided_imports(runner.installation)
+    if interface is None or provided is None:
+        return  # not a core module, or an adapter that declares nothing
+    lacking = [(module, name, kind) for module, name, kind in interface.imports
+               if kind != "function" or missing(provided, module, name)]
+    if runner.invoke:  # a reactor's unknown function imports are linked as traps
+        lacking = [entry for entry in lacking if entry[2] != "function"]
+    if runner.settings.options:  # node-configured engine options may link more modules
+        lacking = [entry for entry in lacking if entry[0] in provided]
+    if not lacking:
+        return
+    module, name, kind = lacking[0]
+    what = "" if kind == "function" else f" (a {kind})"
+    more = f" (and {len(lacking) - 1} more)" if len(lacking) > 1 else ""
+    raise RunwasmError(f"{decision.module} imports {ann.shown(module, quote=False)}."
+                       f"{ann.shown(name, quote=False)}{what}{more}, which engine "
+                       f"{runner.name} does not provide")
 
 
 def resolve_engine(decision: Decision, spec: dict[str, Any], config: NodeConfig,

@@ -5,8 +5,11 @@ Symlinks are followed relative to the rootfs, never out of it (like runc's secur
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
+
+from runwasm.errors import RunwasmError
 
 _MAX_LINKS = 255
 
@@ -45,11 +48,42 @@ def resolve(rootfs: str, path: str, cwd: str = "/") -> str:
     return os.path.join(rootfs, *done)
 
 
+def _program(rootfs: str, path: str) -> str | None:
+    """`path` if it names a regular file in the image, None if nothing is there; OSError
+    for anything else there (a directory, FIFO, device, socket) or a symlink loop."""
+    try:
+        mode = os.lstat(resolve(rootfs, path)).st_mode
+    except FileNotFoundError:
+        return None
+    except NotADirectoryError:
+        return None
+    if not stat.S_ISREG(mode):
+        from runwasm.wasmfile import file_kind
+
+        raise OSError(errno.EINVAL, f"{path} is {file_kind(mode)}, not a regular file")
+    return path
+
+
+def check_root(rootfs: str) -> None:
+    """A clear error when the bundle's root.path is not a directory (before looking in it)."""
+    try:
+        mode = os.stat(rootfs).st_mode
+    except OSError as e:
+        raise RunwasmError(f"root.path {rootfs}: {e.strerror}") from None
+    if not stat.S_ISDIR(mode):
+        raise RunwasmError(f"root.path {rootfs}: not a directory")
+
+
 def find_program(rootfs: str, arg0: str, cwd: str, env: list[str]) -> str | None:
-    """Container path of the entrypoint, searching PATH for bare names as runc does."""
+    """Container path of the entrypoint, searching PATH for bare names as runc does.
+
+    None when there is none; OSError when the path names something that is not a
+    regular file; RunwasmError when the rootfs itself is missing.
+    """
+    check_root(rootfs)
     if "/" in arg0:
         full = arg0 if arg0.startswith("/") else os.path.normpath(os.path.join(cwd, arg0))
-        return full if os.path.isfile(resolve(rootfs, full)) else None
+        return _program(rootfs, full)
     search = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
     for entry in env:
         if entry.startswith("PATH="):
@@ -58,8 +92,10 @@ def find_program(rootfs: str, arg0: str, cwd: str, env: list[str]) -> str | None
         candidate = os.path.join(directory or cwd, arg0)
         if not candidate.startswith("/"):
             candidate = os.path.join(cwd, candidate)
-        if os.path.isfile(resolve(rootfs, candidate)):
-            return os.path.normpath(candidate)
+        try:
+            if _program(rootfs, candidate) is not None:  # like exec.LookPath, skip the rest
+                return os.path.normpath(candidate)
+        except OSError:
+            continue
     # Wasm images often name the module relative to the working directory.
-    relative = os.path.normpath(os.path.join(cwd, arg0))
-    return relative if os.path.isfile(resolve(rootfs, relative)) else None
+    return _program(rootfs, os.path.normpath(os.path.join(cwd, arg0)))
