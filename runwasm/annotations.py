@@ -41,7 +41,9 @@ def shown(value: object, *, quote: bool = True, limit: int = MAX_SHOWN) -> str:
     """A value for a one-line message: escaped like repr(), cut after `limit`
     characters (an annotation may be megabytes long)."""
     text = value if isinstance(value, str) else str(value)
-    out = repr(text[:limit])
-    if not quote:
-        out = out[1:-1]
-    return out if len(text) <= limit else f"{out}... ({len(text)} characters)"
+    out = repr(text[:limit])[1:-1]
+    cut = len(text) > limit or len(out) > limit
+    out = out[:limit]
+    if quote:
+        out = f"'{out}'"
+    return f"{out}... ({len(text)} characters)" if cut else out

@@ -6,11 +6,8 @@ engine is loaded, so a corrupt or truncated module fails `create` cleanly.
 
 from __future__ import annotations
 
-import errno
-import os
-import stat
-
 from runwasm.errors import RunwasmError
+from runwasm.files import open_regular
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -58,35 +55,9 @@ def _looks_like_wat(head: bytes) -> bool:
     return text.startswith((b"(module", b"(component"))
 
 
-def _open_regular(path: str) -> BinaryIO:
-    """`path` opened for reading, if it is a regular file. O_NONBLOCK: a FIFO put in its
-    place never blocks the open; OSError (EINVAL, with the file's kind) for anything but
-    a regular file."""
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-    try:
-        mode = os.fstat(fd).st_mode
-        if not stat.S_ISREG(mode):
-            raise OSError(errno.EINVAL, f"is {file_kind(mode)}, not a regular file", path)
-        return os.fdopen(fd, "rb")
-    except BaseException:
-        os.close(fd)
-        raise
-
-
-def file_kind(mode: int) -> str:
-    """A file's kind, for messages: "a directory", "a FIFO", ..."""
-    for test, what in ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"),
-                       (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a character device"),
-                       (stat.S_ISBLK, "a block device"), (stat.S_ISLNK, "a symbolic link"),
-                       (stat.S_ISREG, "a regular file")):
-        if test(mode):
-            return what
-    return "a special file"
-
-
 def sniff_file(path: str) -> str:
     """The kind of the regular file at `path`; OSError if it is anything else."""
-    with _open_regular(path) as f:
+    with open_regular(path) as f:
         kind = sniff(f.read(512), path)
         if kind == ELF and _has_wasmtime_section(f):
             return PRECOMPILED
@@ -189,7 +160,7 @@ def read_interface(path: str, name: str = "") -> Interface:
     found = Interface()
     shown = name or path
     try:
-        with _open_regular(path) as f:
+        with open_regular(path) as f:
             size = f.seek(0, 2)
             f.seek(0)
             header = f.read(8)

@@ -12,7 +12,7 @@ import os
 from runwasm import annotations as ann
 from runwasm import jsonfast, wasmfile
 from runwasm.errors import RunwasmError
-from runwasm.files import write_atomic
+from runwasm.files import open_regular, write_atomic
 from runwasm.handler import classify as classification
 from runwasm.handler import engine_view, spec_fields
 
@@ -44,7 +44,7 @@ class Bundle:
     def read_config(self) -> tuple[bytes, bytes | None]:
         """(config.json bytes, the original's bytes when config.json is our rewrite)."""
         try:
-            with open(self.config_path, "rb") as f:
+            with open_regular(self.config_path) as f:
                 raw = f.read()
         except OSError as e:
             raise RunwasmError(f"read {self.config_path}: {e.strerror}") from None

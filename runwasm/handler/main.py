@@ -56,13 +56,13 @@ def one_line(message: str) -> str:
     escaped, and lone surrogates (other than the escapes of non-UTF-8 path bytes,
     which the log shows as bytes) escaped too."""
     message = message.replace("\r", "\\r").replace("\n", "\\n")
-    if len(message) > MAX_MESSAGE:
-        message = message[:MAX_MESSAGE] + "..."
     try:
         message.encode("utf-8", "surrogateescape")
     except UnicodeEncodeError:
         message = "".join(ch if not "\ud800" <= ch < "\udc80" and not "\udd00" <= ch <= "\udfff"
                           else f"\\u{ord(ch):04x}" for ch in message)
+    if len(message) > MAX_MESSAGE:
+        message = message[:MAX_MESSAGE] + "..."
     return message
 
 

@@ -58,7 +58,7 @@ def _program(rootfs: str, path: str) -> str | None:
     except NotADirectoryError:
         return None
     if not stat.S_ISREG(mode):
-        from runwasm.wasmfile import file_kind
+        from runwasm.files import file_kind
 
         raise OSError(errno.EINVAL, f"{path} is {file_kind(mode)}, not a regular file")
     return path
