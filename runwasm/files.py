@@ -3,9 +3,10 @@ one (standard library only)."""
 
 from __future__ import annotations
 
-import errno
 import os
 import stat
+
+EINVAL = 22  # errno.EINVAL (the errno module is one more import on the hot path)
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -20,7 +21,7 @@ def open_regular(path: str) -> BinaryIO:
     try:
         mode = os.fstat(fd).st_mode
         if not stat.S_ISREG(mode):
-            raise OSError(errno.EINVAL, f"{file_kind(mode)}, not a regular file", path)
+            raise OSError(EINVAL, f"{file_kind(mode)}, not a regular file", path)
         return os.fdopen(fd, "rb")
     except BaseException:
         os.close(fd)

@@ -5,11 +5,11 @@ Symlinks are followed relative to the rootfs, never out of it (like runc's secur
 
 from __future__ import annotations
 
-import errno
 import os
 import stat
 
 from runwasm.errors import RunwasmError
+from runwasm.files import EINVAL, file_kind
 
 _MAX_LINKS = 255
 
@@ -58,9 +58,7 @@ def _program(rootfs: str, path: str) -> str | None:
     except NotADirectoryError:
         return None
     if not stat.S_ISREG(mode):
-        from runwasm.files import file_kind
-
-        raise OSError(errno.EINVAL, f"{path} is {file_kind(mode)}, not a regular file")
+        raise OSError(EINVAL, f"{path} is {file_kind(mode)}, not a regular file")
     return path
 
 
