@@ -19,10 +19,8 @@ import os
 import sys
 
 from runwasm import annotations as ann
-from runwasm import wasmfile
 from runwasm.errors import RunwasmError
 from runwasm.handler import rootfs as rootfs_paths
-from runwasm.handler.spec_fields import entrypoint_fields
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -147,6 +145,8 @@ def _same_file(a: str, b: str) -> bool:
 
 
 def _entrypoint(spec: dict[str, Any], rootfs: str) -> tuple[str, str] | None:
+    from runwasm.handler.spec_fields import entrypoint_fields
+
     args, cwd, env = entrypoint_fields(spec)
     if not args:
         return None
@@ -161,6 +161,8 @@ def _entrypoint(spec: dict[str, Any], rootfs: str) -> tuple[str, str] | None:
 
 
 def _sniff(spec: dict[str, Any], rootfs: str, engine: str, why: str) -> Decision:
+    from runwasm import wasmfile  # (not on the path of a container without annotations)
+
     entry = _entrypoint(spec, rootfs)
     if entry is None:
         return Decision(False, f"{why}: entrypoint not found in the image, left to runc")
@@ -180,6 +182,9 @@ def _sniff(spec: dict[str, Any], rootfs: str, engine: str, why: str) -> Decision
 
 
 def _forced(spec: dict[str, Any], rootfs: str, engine: str, why: str) -> Decision:
+    from runwasm import wasmfile
+    from runwasm.handler.spec_fields import entrypoint_fields
+
     args = entrypoint_fields(spec)[0]
     if not args:
         raise RunwasmError(f"{why}: process.args is empty, no module to run")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 
 from runwasm import annotations as ann
-from runwasm import jsonfast, wasmfile
+from runwasm import jsonfast
 from runwasm.errors import RunwasmError
 from runwasm.files import open_regular, write_atomic
 from runwasm.handler import classify as classification
@@ -150,6 +150,7 @@ def _check_module(decision: Decision, config: NodeConfig, spec: dict[str, Any]
                   ) -> tuple[str, Interface | None]:
     """Refuse what cannot run; (the reactor export to invoke, if the pod names one, and
     a core module's interface)."""
+    from runwasm import wasmfile
     from runwasm.limits import INVOKE
 
     invoke = ((spec.get("annotations") or {}).get(INVOKE) or "").strip()
@@ -204,6 +205,7 @@ def resolve_engine(decision: Decision, spec: dict[str, Any], config: NodeConfig,
     Only the adapter's module is imported, never the engine itself.
     """
     from runwasm import limits as pod_limits
+    from runwasm import wasmfile
     from runwasm.engines import base, registry
 
     name = decision.engine
@@ -237,6 +239,7 @@ def resolve_engine(decision: Decision, spec: dict[str, Any], config: NodeConfig,
 def _artifact(decision: Decision, runner: Runner, config: NodeConfig, log: Log) -> str:
     """The precompiled artifact the launcher loads: from the cache, or (where the node
     allows it) the image's own; "" to compile in the launcher."""
+    from runwasm import wasmfile
     from runwasm.cache import Cache
     from runwasm.engines import base
 
