@@ -277,7 +277,9 @@ def _json_type(value: Any) -> str:
 OTHER_VALUES = st.one_of(st.booleans(), st.integers(), st.floats(allow_nan=False),
                          st.text(max_size=10), st.lists(st.integers(), max_size=2),
                          st.dictionaries(st.text(max_size=5), st.integers(), max_size=2))
-PROPERTY = settings(max_examples=10, deadline=None, database=None,
+# RUNWASM_TEST_EXAMPLES=300 for a longer search (each example is a real create).
+PROPERTY = settings(max_examples=int(os.environ.get("RUNWASM_TEST_EXAMPLES", "10")),
+                    deadline=None, database=None,
                     suppress_health_check=[HealthCheck.function_scoped_fixture,
                                            HealthCheck.too_slow])
 
