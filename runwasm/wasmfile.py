@@ -21,6 +21,9 @@ _IMPORT_SECTION: Final = 2
 _EXPORT_SECTION: Final = 7
 _LAST_SECTION: Final = 13  # tag section (exception handling)
 _FUNC_EXPORT: Final = 0
+# wasmparser's (Wasmtime's) limits; also what bounds the handler's walk of a hostile file
+MAX_ENTRIES: Final = 100_000  # imports, or exports
+MAX_SECTIONS: Final = 100_000
 
 # Kinds returned by sniff().
 MODULE, COMPONENT, WAT, ELF, SCRIPT, UNKNOWN = (
@@ -88,6 +91,13 @@ def _leb(f: BinaryIO, max_bytes: int) -> int:
     raise ValueError("LEB128 integer too long")
 
 
+def _count(f: BinaryIO, what: str) -> int:
+    count = _leb_u32(f)
+    if count > MAX_ENTRIES:
+        raise ValueError(f"{count} {what}, more than engines allow ({MAX_ENTRIES})")
+    return count
+
+
 def _name(f: BinaryIO) -> str:
     return f.read(_leb_u32(f)).decode("utf-8", "replace")
 
@@ -124,7 +134,7 @@ def _skip_value_type(f: BinaryIO) -> None:
 def _read_imports(f: BinaryIO, imports: list[tuple[str, str, str]]) -> bool:
     """Read an import section; False if a descriptor is of a kind not known here (the
     rest of the section is then not read: the engine judges it)."""
-    for _ in range(_leb_u32(f)):
+    for _ in range(_count(f, "imports")):
         module, name = _name(f), _name(f)
         kind = f.read(1)[0]
         if kind >= len(IMPORT_KINDS):
@@ -166,7 +176,11 @@ def read_interface(path: str, name: str = "") -> Interface:
             header = f.read(8)
             if header[:4] != MAGIC or header[4:8] != CORE_VERSION:
                 raise ValueError("not a WebAssembly core module (bad header)")
+            sections = 0
             while f.tell() < size:
+                sections += 1
+                if sections > MAX_SECTIONS:
+                    raise ValueError(f"more than {MAX_SECTIONS} sections")
                 section = f.read(1)[0]
                 length = _leb_u32(f)
                 start = f.tell()
@@ -180,7 +194,7 @@ def read_interface(path: str, name: str = "") -> Interface:
                     if _read_imports(f, found.imports) and f.tell() != start + length:
                         raise ValueError("import section is malformed")
                 if section == _EXPORT_SECTION:
-                    for _ in range(_leb_u32(f)):
+                    for _ in range(_count(f, "exports")):
                         export = _name(f)
                         kind = f.read(1)
                         _leb_u32(f)

@@ -119,6 +119,7 @@ def prepare(bundle_dir: str, config: NodeConfig, log: Log, *, root: str = "",
     state_existed = os.path.isdir(bundle.state_dir)
     try:
         new_spec = engine_view.rewrite(spec, bundle.path, rootfs, decision, runner, changes)
+        _check_exec_sizes(new_spec["process"], where)
         if original is None:
             write_atomic(bundle.original_path, raw)
         write_atomic(bundle.config_path, jsonfast.dumps(new_spec).encode())
@@ -128,10 +129,33 @@ def prepare(bundle_dir: str, config: NodeConfig, log: Log, *, root: str = "",
             write_atomic(bundle.config_path, current)
         if not state_existed:
             remove_tree(bundle.state_dir)
+        if isinstance(e, OSError) and e.strerror:
+            on = f": {ann.shown(e.filename, quote=False)}" if e.filename else ""
+            raise RunwasmError(f"prepare engine view in {bundle.path}: {e.strerror}{on}"
+                               ) from None
         if isinstance(e, (OSError, ValueError)):
             raise RunwasmError(f"prepare engine view in {bundle.path}: {e}") from None
         raise
     return decision
+
+
+# Linux's MAX_ARG_STRLEN: the bytes (with the final NUL) of one argument or environment
+# string. The guest's argv travels in the launcher's plan, one argument.
+_MAX_ARG_STRLEN: Final = 32 * 4096
+
+
+def _check_exec_sizes(process: dict[str, Any], where: str) -> None:
+    """Refuse what the kernel would refuse when runc starts the launcher (E2BIG)."""
+    args = process["args"]
+    size = len(args[-1].encode("utf-8", "surrogateescape")) + 1
+    if size > _MAX_ARG_STRLEN:
+        raise RunwasmError(f"{where}: process.args take {size} bytes as the launcher's plan; "
+                           f"one argument holds at most {_MAX_ARG_STRLEN}")
+    for index, entry in enumerate(process.get("env") or []):
+        size = len(entry.encode("utf-8", "surrogateescape")) + 1
+        if size > _MAX_ARG_STRLEN:
+            raise RunwasmError(f"{where}: process.env[{index}] is {size} bytes; an environment "
+                               f"entry holds at most {_MAX_ARG_STRLEN}")
 
 
 def restore(bundle_dir: str) -> None:

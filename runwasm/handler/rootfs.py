@@ -12,37 +12,54 @@ from runwasm.errors import RunwasmError
 from runwasm.files import EINVAL, file_kind
 
 _MAX_LINKS = 255
+_PATH_MAX = 4096  # the kernel's limit: no longer path names a file
+_MAX_LOOKUPS = 1 << 14  # bounds the work a hostile image can cause (links within links)
 
 
 def resolve(rootfs: str, path: str, cwd: str = "/") -> str:
-    """The host path for container path `path` (relative to `cwd`), inside `rootfs`."""
+    """The host path for container path `path` (relative to `cwd`), inside `rootfs`.
+
+    OSError for a path longer than PATH_MAX, a symlink loop, or too many lookups.
+    """
     if not path.startswith("/"):
         path = cwd.rstrip("/") + "/" + path
-    parts = [p for p in path.split("/") if p]
+    if len(path) >= _PATH_MAX or len(path.encode("utf-8", "surrogateescape")) >= _PATH_MAX:
+        raise OSError(36, "file name too long")
+    parts = [p for p in reversed(path.split("/")) if p]  # a stack: the next part last
     done: list[str] = []
-    links = 0
+    links = lookups = 0
+    missing_at = -1  # index in `done` of the first part that does not exist, if any
     while parts:
-        part = parts.pop(0)
+        part = parts.pop()
         if part == ".":
             continue
         if part == "..":
             if done:
                 done.pop()
+            if len(done) <= missing_at:
+                missing_at = -1  # back above what is missing: look parts up again
             continue
+        if missing_at >= 0:  # below a missing directory nothing exists: no lookups
+            done.append(part)
+            continue
+        lookups += 1
+        if lookups > _MAX_LOOKUPS:
+            raise OSError(40, "too many levels of symbolic links")
         host = os.path.join(rootfs, *done, part)
         try:
             st = os.lstat(host)
         except OSError:
+            missing_at = len(done)
             done.append(part)
             continue
         if stat.S_ISLNK(st.st_mode):
             links += 1
             if links > _MAX_LINKS:
-                raise OSError(40, "too many levels of symbolic links", path)
+                raise OSError(40, "too many levels of symbolic links")
             target = os.readlink(host)
             if target.startswith("/"):
                 done = []
-            parts = [p for p in target.split("/") if p] + parts
+            parts.extend(p for p in reversed(target.split("/")) if p)
             continue
         done.append(part)
     return os.path.join(rootfs, *done)

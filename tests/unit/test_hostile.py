@@ -400,3 +400,46 @@ def test_invalid_id_is_refused(tmp_path: Path, base_spec: dict[str, Any], hello:
     bundle = write_bundle(tmp_path, base_spec, hello)
     message = error_of(bundle, root=str(tmp_path / "state"), container_id=container_id)
     assert message.startswith("invalid container ID format: ")
+
+
+# -- sizes: what would take the handler long, or the kernel would refuse ----------------------
+
+def test_long_paths_are_refused_at_once(tmp_path: Path, base_spec: dict[str, Any],
+                                        hello: bytes) -> None:
+    """A path of many parts used to cost quadratic time to resolve (minutes for 80 kB)."""
+    long_path = "/a" * 40000
+    spec = mutated(base_spec, _set("process.args", [long_path]))
+    assert "file name too long" in error_of(write_bundle(tmp_path / "args", spec, hello))
+    spec = mutated(base_spec, _set("process.cwd", long_path))
+    assert "file name too long" in error_of(write_bundle(tmp_path / "smart", dict(
+        spec, annotations={}), hello), SMART)
+    spec = mutated(base_spec, lambda s: s["mounts"].append(
+        {"destination": long_path, "type": "tmpfs", "source": "tmpfs"}))
+    assert error_of(write_bundle(tmp_path / "mount", spec, hello)) == (
+        f"prepare engine view in {tmp_path}/mount: file name too long")
+
+
+def test_arguments_beyond_what_exec_takes(tmp_path: Path, base_spec: dict[str, Any],
+                                          hello: bytes) -> None:
+    spec = mutated(base_spec, _set("process.args", ["/app.wasm", *["x" * 1000] * 200]))
+    assert "process.args take " in error_of(write_bundle(tmp_path / "a", spec, hello))
+    spec = mutated(base_spec, lambda s: s["process"]["env"].append("BIG=" + "x" * 200000))
+    assert "process.env[2] is 200005 bytes; an environment entry holds at most 131072" in (
+        error_of(write_bundle(tmp_path / "e", spec, hello)))
+    # just below the limit is fine
+    spec = mutated(base_spec, _set("process.args", ["/app.wasm", *["x" * 1000] * 100]))
+    assert isinstance(attempt(write_bundle(tmp_path / "ok", spec, hello)), Decision)
+
+
+def test_module_claiming_too_many_exports(tmp_path: Path, base_spec: dict[str, Any]) -> None:
+    body = bytes([0xC0, 0x9A, 0x0C])  # 200000, then nothing
+    module = b"\0asm\x01\x00\x00\x00" + b"\x07" + bytes([len(body)]) + body
+    assert error_of(write_bundle(tmp_path, base_spec, module)) == (
+        "module /app.wasm is corrupt: 200000 exports, more than engines allow (100000)")
+
+
+def test_module_of_many_sections(tmp_path: Path, base_spec: dict[str, Any]) -> None:
+    custom = b"\x00\x01\x00"  # an empty custom section named ""
+    module = b"\0asm\x01\x00\x00\x00" + custom * 100001
+    assert error_of(write_bundle(tmp_path, base_spec, module)) == (
+        "module /app.wasm is corrupt: more than 100000 sections")

@@ -31,7 +31,8 @@ NASTY_TEXT = st.one_of(
     st.text(alphabet="\0\ud800\udcff\n\r\t =/.:\u0661\u017f\u212aKk9", max_size=20),
     st.sampled_from(["", " ", "/", "..", "/app.wasm", "compat", "compat-smart", "wasm",
                      "wasmtime", "wasmer", "wasmedge", "true", "64Mi", "30s", "1",
-                     "9" * 5000, "x" * (1 << 16), "/proc/self/exe"]),
+                     "9" * 5000, "x" * (1 << 16), "/a" * 20000, "/.." * 3000 + "/app.wasm",
+                     "/proc/self/exe"]),
 )
 JSON_VALUES = st.recursive(
     st.none() | st.booleans() | st.integers() | st.integers(min_value=2**63) |
