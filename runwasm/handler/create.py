@@ -8,6 +8,7 @@ before runc takes over restores the bundle exactly.
 from __future__ import annotations
 
 import os
+import stat
 
 from runwasm import annotations as ann
 from runwasm import jsonfast
@@ -113,19 +114,22 @@ def prepare(bundle_dir: str, config: NodeConfig, log: Log, *, root: str = "",
     invoke, interface = _check_module(decision, config, spec)
     runner = resolve_engine(decision, spec, config, invoke)
     _check_imports(decision, runner, interface)
+    _check_written_paths(bundle)
     runner.artifact = _artifact(decision, runner, config, log)
     log.info(f"runwasm: engine {decision.engine} {runner.installation.version}".rstrip())
     changes = engine_view.Changes()
     state_existed = os.path.isdir(bundle.state_dir)
+    wrote_config = False
     try:
         new_spec = engine_view.rewrite(spec, bundle.path, rootfs, decision, runner, changes)
         _check_exec_sizes(new_spec["process"], where)
         if original is None:
             write_atomic(bundle.original_path, raw)
+        wrote_config = True
         write_atomic(bundle.config_path, jsonfast.dumps(new_spec).encode())
     except BaseException as e:
         changes.undo()
-        if current != raw or original is None:
+        if wrote_config:
             write_atomic(bundle.config_path, current)
         if not state_existed:
             remove_tree(bundle.state_dir)
@@ -137,6 +141,23 @@ def prepare(bundle_dir: str, config: NodeConfig, log: Log, *, root: str = "",
             raise RunwasmError(f"prepare engine view in {bundle.path}: {e}") from None
         raise
     return decision
+
+
+def _check_written_paths(bundle: Bundle) -> None:
+    """What prepare writes must be the bundle's own files: a symlink (or a file of another
+    kind) in their place would send the writes, or the clean-up, elsewhere."""
+    from runwasm.files import file_kind
+
+    for path, kind in ((bundle.config_path, stat.S_ISREG), (bundle.state_dir, stat.S_ISDIR),
+                       (os.path.join(bundle.state_dir, engine_view.SKELETON), stat.S_ISDIR)):
+        try:
+            mode = os.lstat(path).st_mode
+        except FileNotFoundError:
+            continue
+        except NotADirectoryError:
+            continue  # below a state dir that is not one: reported for the state dir
+        if not kind(mode):
+            raise RunwasmError(f"{path} is {file_kind(mode)}: refused (runwasm writes there)")
 
 
 # Linux's MAX_ARG_STRLEN: the bytes (with the final NUL) of one argument or environment

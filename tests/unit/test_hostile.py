@@ -443,3 +443,39 @@ def test_module_of_many_sections(tmp_path: Path, base_spec: dict[str, Any]) -> N
     module = b"\0asm\x01\x00\x00\x00" + custom * 100001
     assert error_of(write_bundle(tmp_path, base_spec, module)) == (
         "module /app.wasm is corrupt: more than 100000 sections")
+
+
+# -- what prepare writes must be the bundle's own ------------------------------------------
+
+def _state_file(bundle: Path) -> None:
+    (bundle / ".runwasm").write_text("x")
+
+
+def _state_link(bundle: Path) -> None:
+    (bundle.parent / "elsewhere").mkdir()
+    (bundle / ".runwasm").symlink_to(bundle.parent / "elsewhere")
+
+
+def _skeleton_link(bundle: Path) -> None:
+    (bundle / ".runwasm").mkdir()
+    (bundle / ".runwasm" / "root").symlink_to(bundle.parent)
+
+
+def _config_link(bundle: Path) -> None:
+    (bundle / "config.json").rename(bundle / "real.json")
+    (bundle / "config.json").symlink_to("real.json")
+
+
+@pytest.mark.parametrize(("make", "fragment"), [
+    (_state_file, "/.runwasm is a regular file: refused (runwasm writes there)"),
+    (_state_link, "/.runwasm is a symbolic link: refused (runwasm writes there)"),
+    (_skeleton_link, "/.runwasm/root is a symbolic link: refused (runwasm writes there)"),
+    (_config_link, "/config.json is a symbolic link: refused (runwasm writes there)"),
+], ids=["state a file", "state a symlink", "skeleton a symlink", "config a symlink"])
+def test_written_paths_are_the_bundle_s_own(tmp_path: Path, base_spec: dict[str, Any],
+                                            hello: bytes, make: Callable[[Path], None],
+                                            fragment: str) -> None:
+    bundle = write_bundle(tmp_path / "b", base_spec, hello)
+    make(bundle)
+    assert error_of(bundle).endswith(fragment)
+    assert not (tmp_path / "elsewhere").exists() or not list((tmp_path / "elsewhere").iterdir())
