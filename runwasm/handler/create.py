@@ -68,8 +68,9 @@ def load_spec(raw: bytes, where: str) -> dict[str, Any]:
 
 
 def rootfs_of(spec: dict[str, Any], bundle: str, where: str = "config.json") -> str:
-    path = spec_fields.root_path(spec, where) or "rootfs"
-    return os.path.normpath(os.path.join(bundle, path))
+    """The host path of the image root: root.path, relative to the bundle (as runc has it,
+    an empty one is the bundle itself)."""
+    return os.path.normpath(os.path.join(bundle, spec_fields.root_path(spec, where)))
 
 
 def check_id(root: str, container_id: str) -> None:

@@ -67,10 +67,10 @@ def checked_annotations(spec: dict[str, Any], keys: tuple[str, ...], where: str)
 
 
 def root_path(spec: dict[str, Any], where: str) -> str:
-    """root.path as written ("" if absent), checked."""
+    """root.path as written, checked ("" when absent: runc then uses the bundle itself)."""
     root = spec.get("root")
     if root is None:
-        return ""
+        raise field_error(where, "root is missing (runc needs root.path)")
     if not isinstance(root, dict):
         raise field_error(where, f"root: expected an object, not {json_kind(root)}")
     path = root.get("path")
