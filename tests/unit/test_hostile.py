@@ -482,3 +482,62 @@ def test_written_paths_are_the_bundle_s_own(tmp_path: Path, base_spec: dict[str,
     make(bundle)
     assert error_of(bundle).endswith(fragment)
     assert not (tmp_path / "elsewhere").exists() or not list((tmp_path / "elsewhere").iterdir())
+
+
+def test_a_full_cri_o_like_spec_passes_the_wasm_check() -> None:
+    """Every field CRI-O, podman and containerd write, with the types they write."""
+    from runwasm.handler import spec_schema
+
+    ids = [{"containerID": 0, "hostID": 100000, "size": 65536}]
+    spec = {
+        "ociVersion": "1.0.2-dev",
+        "process": {
+            "terminal": False, "consoleSize": {"height": 24, "width": 80},
+            "user": {"uid": 1000, "gid": 1000, "umask": 18, "additionalGids": [10, 1000]},
+            "args": ["/app.wasm"], "env": ["PATH=/bin", "HOSTNAME=pod"], "cwd": "/",
+            "capabilities": {k: ["CAP_CHOWN", "CAP_KILL"] for k in
+                             ("bounding", "effective", "inheritable", "permitted", "ambient")},
+            "rlimits": [{"type": "RLIMIT_NOFILE", "hard": 1048576, "soft": 1048576}],
+            "noNewPrivileges": True, "apparmorProfile": "crio-default", "oomScoreAdj": -997,
+            "selinuxLabel": "system_u:system_r:container_t:s0:c1,c2",
+        },
+        "root": {"path": "/var/lib/containers/storage/overlay/x/merged", "readonly": True},
+        "hostname": "pod", "domainname": "",
+        "mounts": [{"destination": "/proc", "type": "proc", "source": "proc",
+                    "options": ["nosuid", "noexec", "nodev"]},
+                   {"destination": "/data", "type": "bind", "source": "/srv/data",
+                    "options": ["rbind", "rw"], "uidMappings": ids, "gidMappings": ids}],
+        "hooks": {"prestart": [{"path": "/usr/bin/hook", "args": ["hook", "x"], "env": ["A=1"],
+                                "timeout": 10}], "poststop": []},
+        "annotations": {"io.kubernetes.cri-o.ContainerType": "container", **COMPAT},
+        "linux": {
+            "uidMappings": ids, "gidMappings": ids, "sysctl": {"net.ipv4.ip_forward": "1"},
+            "resources": {
+                "devices": [{"allow": False, "access": "rwm"},
+                            {"allow": True, "type": "c", "major": 1, "minor": 3,
+                             "access": "rwm"}],
+                "memory": {"limit": 209715200, "swap": 209715200, "swappiness": 0,
+                           "disableOOMKiller": False},
+                "cpu": {"shares": 512, "quota": 20000, "period": 100000, "cpus": "0-1",
+                        "mems": "0"},
+                "pids": {"limit": 1024},
+                "hugepageLimits": [{"pageSize": "2MB", "limit": 0}],
+                "blockIO": {"weight": 100, "throttleReadBpsDevice": [
+                    {"major": 8, "minor": 0, "rate": 1048576}]},
+                "unified": {"memory.high": "max"},
+            },
+            "cgroupsPath": "kubepods-besteffort.slice:crio:abc",
+            "namespaces": [{"type": "pid"}, {"type": "network", "path": "/var/run/netns/x"},
+                           {"type": "ipc"}, {"type": "uts"}, {"type": "mount"}],
+            "devices": [{"path": "/dev/fuse", "type": "c", "major": 10, "minor": 229,
+                         "fileMode": 438, "uid": 0, "gid": 0}],
+            "seccomp": {"defaultAction": "SCMP_ACT_ERRNO", "defaultErrnoRet": 38,
+                        "architectures": ["SCMP_ARCH_X86_64"], "flags": [],
+                        "syscalls": [{"names": ["personality"], "action": "SCMP_ACT_ALLOW",
+                                      "args": [{"index": 0, "value": 8, "valueTwo": 0,
+                                                "op": "SCMP_CMP_EQ"}]}]},
+            "rootfsPropagation": "rprivate", "maskedPaths": ["/proc/kcore"],
+            "readonlyPaths": ["/proc/sys"], "mountLabel": "system_u:object_r:container_file_t",
+        },
+    }
+    spec_schema.check(spec, "config.json")
