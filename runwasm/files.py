@@ -1,5 +1,5 @@
-"""Reading files that may be anything, and writing files so a reader never sees half of
-one (standard library only)."""
+"""Reading files that may be anything, writing files so a reader never sees half of one,
+and telling when one changed (standard library only)."""
 
 from __future__ import annotations
 
@@ -59,3 +59,13 @@ def write_atomic(path: str, data: bytes, mode: int | None = None) -> None:
         raise
     os.close(fd)
     os.replace(tmp, path)
+
+
+def identity(path: str) -> str:
+    """Changes whenever the file (or directory) at `path` is replaced, rewritten or
+    has entries added or removed; "" where nothing is."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return ""
+    return f"{st.st_dev}:{st.st_ino}:{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}"

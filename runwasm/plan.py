@@ -42,12 +42,13 @@ class Limits:
 
 class Plan:
     __slots__ = ("engine", "module", "kind", "args", "cwd", "readonly", "limits",
-                 "executable", "options", "sockets", "artifact", "invoke")
+                 "executable", "options", "sockets", "artifact", "invoke", "engine_env")
 
     def __init__(self, *, engine: str, module: str, kind: str, args: list[str],
                  cwd: str, readonly: bool, limits: Limits | None = None,
                  executable: str = "", options: list[str] | None = None,
-                 sockets: bool = False, artifact: str = "", invoke: str = "") -> None:
+                 sockets: bool = False, artifact: str = "", invoke: str = "",
+                 engine_env: list[str] | None = None) -> None:
         self.engine = engine
         self.module = module  # launcher-side path, under APP_ROOT
         self.kind = kind  # runwasm.wasmfile kind: module, component or wat
@@ -62,6 +63,8 @@ class Plan:
         self.artifact = artifact
         # a reactor module: the export to call after _initialize (its i32 is the exit code)
         self.invoke = invoke
+        # CLI engines: NAME=VALUE for the engine process itself (never the guest's)
+        self.engine_env = engine_env or []
 
     def to_json(self) -> str:
         return jsonfast.dumps({
@@ -69,7 +72,7 @@ class Plan:
             "args": self.args, "cwd": self.cwd, "readonly": self.readonly,
             "limits": self.limits.to_dict(), "executable": self.executable,
             "options": self.options, "sockets": self.sockets, "artifact": self.artifact,
-            "invoke": self.invoke,
+            "invoke": self.invoke, "engine_env": self.engine_env,
         })
 
     @classmethod
@@ -84,4 +87,5 @@ class Plan:
                    limits=Limits.from_dict(data.get("limits") or {}),
                    executable=data.get("executable", ""), options=list(data.get("options", [])),
                    sockets=bool(data.get("sockets", False)),
-                   artifact=data.get("artifact", ""), invoke=data.get("invoke", ""))
+                   artifact=data.get("artifact", ""), invoke=data.get("invoke", ""),
+                   engine_env=list(data.get("engine_env", [])))
