@@ -8,7 +8,6 @@ before runc takes over restores the bundle exactly.
 from __future__ import annotations
 
 import os
-import stat
 
 from runwasm import annotations as ann
 from runwasm import jsonfast
@@ -73,19 +72,6 @@ def rootfs_of(spec: dict[str, Any], bundle: str, where: str = "config.json") -> 
     return os.path.normpath(os.path.join(bundle, spec_fields.root_path(spec, where)))
 
 
-def check_id(root: str, container_id: str) -> None:
-    """runc's own checks of a new container's id, made before runwasm writes anything."""
-    if (not container_id or container_id in (".", "..")
-            or container_id.strip(_ID_CHARS)):
-        raise RunwasmError(f"invalid container ID format: {ann.shown(container_id)}")
-    if os.path.lexists(os.path.join(root, container_id)):
-        raise RunwasmError(f"container with id exists: {container_id}")
-
-
-# runc accepts ids matching ^[\w+\-.]+$ (ASCII word characters, '+', '-', '.').
-_ID_CHARS: Final = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_+-."
-
-
 def prepare(bundle_dir: str, config: NodeConfig, log: Log, *, root: str = "",
             container_id: str = "") -> Decision:
     """Classify the bundle's container; for Wasm, leave the engine view in the bundle.
@@ -103,19 +89,21 @@ def prepare(bundle_dir: str, config: NodeConfig, log: Log, *, root: str = "",
     decision = classification.classify(spec, rootfs, config)
     log.info(f"runwasm: {'wasm' if decision.wasm else 'linux'}: {decision.reason}")
     if (decision.wasm or original is not None) and container_id:
-        check_id(root, container_id)
+        from runwasm.handler import wasm_checks
+
+        wasm_checks.check_id(root, container_id)
     if not decision.wasm:
         if original is not None:  # a bundle we rewrote earlier, now Linux: put it back
             write_atomic(bundle.config_path, original)
             remove_tree(bundle.state_dir)
         return decision
-    from runwasm.handler import spec_schema
+    from runwasm.handler import spec_schema, wasm_checks
 
     spec_schema.check(spec, where)
     invoke, interface = _check_module(decision, config, spec)
     runner = resolve_engine(decision, spec, config, invoke)
-    _check_imports(decision, runner, interface)
-    _check_written_paths(bundle)
+    wasm_checks.check_imports(decision, runner, interface)
+    wasm_checks.check_written_paths(bundle)
     runner.artifact = _artifact(decision, runner, config, log)
     log.info(f"runwasm: engine {decision.engine} {runner.installation.version}".rstrip())
     changes = engine_view.Changes()
@@ -123,7 +111,7 @@ def prepare(bundle_dir: str, config: NodeConfig, log: Log, *, root: str = "",
     wrote_config = False
     try:
         new_spec = engine_view.rewrite(spec, bundle.path, rootfs, decision, runner, changes)
-        _check_exec_sizes(new_spec["process"], where)
+        wasm_checks.check_exec_sizes(new_spec["process"], where)
         if original is None:
             write_atomic(bundle.original_path, raw)
         wrote_config = True
@@ -142,42 +130,6 @@ def prepare(bundle_dir: str, config: NodeConfig, log: Log, *, root: str = "",
             raise RunwasmError(f"prepare engine view in {bundle.path}: {e}") from None
         raise
     return decision
-
-
-def _check_written_paths(bundle: Bundle) -> None:
-    """What prepare writes must be the bundle's own files: a symlink (or a file of another
-    kind) in their place would send the writes, or the clean-up, elsewhere."""
-    from runwasm.files import file_kind
-
-    for path, kind in ((bundle.config_path, stat.S_ISREG), (bundle.state_dir, stat.S_ISDIR),
-                       (os.path.join(bundle.state_dir, engine_view.SKELETON), stat.S_ISDIR)):
-        try:
-            mode = os.lstat(path).st_mode
-        except FileNotFoundError:
-            continue
-        except NotADirectoryError:
-            continue  # below a state dir that is not one: reported for the state dir
-        if not kind(mode):
-            raise RunwasmError(f"{path} is {file_kind(mode)}: refused (runwasm writes there)")
-
-
-# Linux's MAX_ARG_STRLEN: the bytes (with the final NUL) of one argument or environment
-# string. The guest's argv travels in the launcher's plan, one argument.
-_MAX_ARG_STRLEN: Final = 32 * 4096
-
-
-def _check_exec_sizes(process: dict[str, Any], where: str) -> None:
-    """Refuse what the kernel would refuse when runc starts the launcher (E2BIG)."""
-    args = process["args"]
-    size = len(args[-1].encode("utf-8", "surrogateescape")) + 1
-    if size > _MAX_ARG_STRLEN:
-        raise RunwasmError(f"{where}: process.args take {size} bytes as the launcher's plan; "
-                           f"one argument holds at most {_MAX_ARG_STRLEN}")
-    for index, entry in enumerate(process.get("env") or []):
-        size = len(entry.encode("utf-8", "surrogateescape")) + 1
-        if size > _MAX_ARG_STRLEN:
-            raise RunwasmError(f"{where}: process.env[{index}] is {size} bytes; an environment "
-                               f"entry holds at most {_MAX_ARG_STRLEN}")
 
 
 def restore(bundle_dir: str) -> None:
@@ -218,29 +170,6 @@ def _check_module(decision: Decision, config: NodeConfig, spec: dict[str, Any]
                 f"{INVOKE})") if "_initialize" in exports else ""
         raise RunwasmError(f"module {decision.module} exports no _start function{what}")
     return "", interface
-
-
-def _check_imports(decision: Decision, runner: Runner, interface: Interface | None) -> None:
-    """Refuse a core module that imports what its engine does not provide, naming it."""
-    from runwasm.engines.imports import missing
-
-    provided = runner.adapter.provided_imports(runner.installation)
-    if interface is None or provided is None:
-        return  # not a core module, or an adapter that declares nothing
-    lacking = [(module, name, kind) for module, name, kind in interface.imports
-               if kind != "function" or missing(provided, module, name)]
-    if runner.invoke:  # a reactor's unknown function imports are linked as traps
-        lacking = [entry for entry in lacking if entry[2] != "function"]
-    if runner.settings.options:  # node-configured engine options may link more modules
-        lacking = [entry for entry in lacking if entry[0] in provided]
-    if not lacking:
-        return
-    module, name, kind = lacking[0]
-    what = "" if kind == "function" else f" (a {kind})"
-    more = f" (and {len(lacking) - 1} more)" if len(lacking) > 1 else ""
-    raise RunwasmError(f"{decision.module} imports {ann.shown(module, quote=False)}."
-                       f"{ann.shown(name, quote=False)}{what}{more}, which engine "
-                       f"{runner.name} does not provide")
 
 
 def resolve_engine(decision: Decision, spec: dict[str, Any], config: NodeConfig,
