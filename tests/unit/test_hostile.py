@@ -541,3 +541,50 @@ def test_a_full_cri_o_like_spec_passes_the_wasm_check() -> None:
         },
     }
     spec_schema.check(spec, "config.json")
+
+
+UNREADABLE_PROBE = """
+import sys
+from runwasm.config import NodeConfig
+from runwasm.errors import RunwasmError
+from runwasm.handler import create
+from runwasm.handler.log import Log
+try:
+    create.prepare(sys.argv[1], NodeConfig(path="/nonexistent", cache_dir="",
+                                           detection=sys.argv[2]), Log())
+    print("accepted")
+except RunwasmError as e:
+    print(e.message)
+"""
+
+
+@pytest.mark.parametrize("detection", ["annotations", "smart"])
+def test_entrypoint_unreadable(base_spec: dict[str, Any], hello: bytes,
+                               detection: str) -> None:
+    """Root reads any file: the handler runs as nobody here to meet a permission error."""
+    import subprocess
+    import sys
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as directory:
+        os.chmod(directory, 0o755)
+        annotations = COMPAT if detection == "annotations" else {}
+        bundle = write_bundle(Path(directory), mutated(base_spec, _set("annotations",
+                                                                       annotations)), hello)
+        (bundle / "rootfs" / "app.wasm").chmod(0o000)
+        repo = str(Path(__file__).resolve().parents[2])
+
+        def as_nobody() -> None:
+            if os.geteuid() == 0:
+                os.setgid(65534)
+                os.setuid(65534)
+
+        result = subprocess.run([sys.executable, "-I", "-c", f"import sys; sys.path.insert("
+                                 f"0, {repo!r})\n" + UNREADABLE_PROBE, str(bundle), detection],
+                                capture_output=True, text=True, timeout=30,
+                                preexec_fn=as_nobody, check=False)
+    assert result.returncode == 0, result.stderr[-500:]
+    want = {"annotations": "module.wasm.image/variant=compat: read module /app.wasm: "
+                           "Permission denied",
+            "smart": "read entrypoint /app.wasm: Permission denied"}[detection]
+    assert result.stdout.strip() == want
