@@ -579,7 +579,10 @@ def test_entrypoint_unreadable(base_spec: dict[str, Any], hello: bytes,
                 os.setgid(65534)
                 os.setuid(65534)
 
-        result = subprocess.run([sys.executable, "-I", "-c", f"import sys; sys.path.insert("
+        # the system interpreter: a pyenv one may not be reachable by nobody (the handler
+        # needs only the standard library)
+        python = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable
+        result = subprocess.run([python, "-I", "-c", f"import sys; sys.path.insert("
                                  f"0, {repo!r})\n" + UNREADABLE_PROBE, str(bundle), detection],
                                 capture_output=True, text=True, timeout=30,
                                 preexec_fn=as_nobody, check=False)
