@@ -203,6 +203,9 @@ def check(spec: dict[str, Any], where: str) -> None:
         if not name:
             raise field_error(where, f"process.env[{index}] {shown(entry)} has an empty name")
     check_usable(process.get("cwd"), "process.cwd", where)
+    if process and not (process.get("cwd") or "").startswith("/"):
+        # runc's own rule for every process; the rewrite would hide it from runc
+        raise field_error(where, "process.cwd must be an absolute path")
     check_usable((spec.get("root") or {}).get("path"), "root.path", where)
     for index, mount in enumerate(spec.get("mounts") or []):
         mount = mount or {}

@@ -203,6 +203,8 @@ def test_fields_runwasm_reads(tmp_path: Path, base_spec: dict[str, Any], hello: 
 WASM_SPEC: dict[str, tuple[Callable[[dict[str, Any]], object], str]] = {
     "env without =": (_set("process.env", ["PATH=/bin", "JUSTANAME"]),
                       "process.env[1] 'JUSTANAME' has no '='"),
+    "cwd relative": (_set("process.cwd", "data"), "process.cwd must be an absolute path"),
+    "cwd empty": (_set("process.cwd", ""), "process.cwd must be an absolute path"),
     "env empty name": (_set("process.env", ["=value"]),
                        "process.env[0] '=value' has an empty name"),
     "terminal a string": (_set("process.terminal", "false"),
