@@ -4,7 +4,7 @@ executable as a child of the launcher.
 The Python package has native wheels only up to Python 3.10, so the node config names
 an interpreter that has it (`[engines.wasmer] python = ".../bin/python3.10"`); the
 launcher then runs on that interpreter. Without one, `wasmer run` is used:
-`--mapdir GUEST:HOST`, `--env NAME=VALUE`, `--net` for sockets, then the module, `--`
+`--mapdir GUEST:HOST`, `--env=NAME=VALUE`, `--net` for sockets, then the module, `--`
 and its arguments.
 
 Neither can interrupt running wasm from inside: the package even holds the GIL while
@@ -86,8 +86,7 @@ class Wasmer(ChildProcessEngine):
     def command(self, plan: Plan, env: list[tuple[str, str]]) -> list[str]:
         argv = [plan.executable, "run", "--mapdir", f"/:{APP_ROOT}",
                 "--mapdir", f".:{plan.cwd}"]
-        for key, value in env:
-            argv += ["--env", f"{key}={value}"]
+        argv += [f"--env={key}={value}" for key, value in env]  # '-'-led values stay values
         if plan.sockets:
             argv.append("--net")
         argv += plan.options

@@ -215,7 +215,7 @@ def rewrite(spec: dict[str, Any], bundle: str, rootfs: str, decision: Decision,
                 readonly=readonly, limits=runner.limits,
                 executable=runner.installation.executable,
                 options=list(runner.settings.options), sockets=runner.sockets,
-                artifact=artifact, invoke=runner.invoke)
+                artifact=artifact, invoke=runner.invoke, env=list(process.get("env") or []))
     process["args"] = [interpreter, "-I", "-S", "-c", BOOT % import_paths, plan.to_json()]
     process["cwd"] = "/"
 

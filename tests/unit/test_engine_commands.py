@@ -23,8 +23,8 @@ def test_wasmtime_cli_plain() -> None:
     assert WasmtimeCli().command(plan(), ENV) == [
         "/opt/engine/bin/tool", "run", "-C", "cache=n", "--dir", "/.app::/",
         "--dir", "/.app/work::.",
-        "--env", "GREETING=hi there", "--env", "EMPTY=",
-        "--argv0", "app.wasm", "--", "/.app/bin/app.wasm", "--flag", "two words"]
+        "--env=GREETING=hi there", "--env=EMPTY=",
+        "--argv0=app.wasm", "--", "/.app/bin/app.wasm", "--flag", "two words"]
 
 
 def test_wasmtime_cli_limits_sockets_and_options() -> None:
@@ -36,10 +36,17 @@ def test_wasmtime_cli_limits_sockets_and_options() -> None:
         "--dir", "/.app/work::.",
         "-W", f"max-memory-size={64 << 20},trap-on-grow-failure=y", "-W", "fuel=5000",
         "-S", "inherit-network=y,tcp=y,udp=y,allow-ip-name-lookup=y",
-        "-O", "opt-level=0", "--argv0", "app.wasm", "--", "/.app/bin/app.wasm", "--flag",
+        "-O", "opt-level=0", "--argv0=app.wasm", "--", "/.app/bin/app.wasm", "--flag",
         "two words"]
     # The timeout is the launcher's, uniform across engines: no engine flag for it.
     assert not any("timeout" in a for a in argv)
+
+
+def test_values_starting_with_a_dash_stay_values() -> None:
+    env = [("-x", "--flag")]
+    assert "--env=-x=--flag" in WasmtimeCli().command(plan(args=["-a"]), env)
+    assert "--argv0=-a" in WasmtimeCli().command(plan(args=["-a"]), env)
+    assert "--env=-x=--flag" in Wasmer().command(plan(), env)
 
 
 def test_wasmedge() -> None:
@@ -57,7 +64,7 @@ def test_wasmedge_tiny_memory_limit_is_one_page() -> None:
 def test_wasmer_cli() -> None:
     assert Wasmer().command(plan(sockets=True, options=["--llvm"]), ENV) == [
         "/opt/engine/bin/tool", "run", "--mapdir", "/:/.app", "--mapdir", ".:/.app/work",
-        "--env", "GREETING=hi there", "--env", "EMPTY=", "--net", "--llvm",
+        "--env=GREETING=hi there", "--env=EMPTY=", "--net", "--llvm",
         "/.app/bin/app.wasm", "--", "--flag", "two words"]
 
 
