@@ -9,7 +9,8 @@ PYTHON="${PYTHON:-/usr/bin/python3}"
 APT_PACKAGES=(runc busybox-static clang lld wasi-libc libclang-rt-14-dev-wasm32
               python3-venv hyperfine
               podman conmon buildah catatonit containerd python3-yaml
-              debootstrap rpm lintian binutils zstd)
+              debootstrap rpm lintian binutils zstd
+              libllvm15)  # WasmEdge's AOT compiler links libLLVM-15
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
@@ -45,6 +46,32 @@ if [ -n "$PY310" ] && [ ! -x .venv310/bin/python ]; then
 fi
 if [ -x .venv310/bin/python ] && ! .venv310/bin/python -c "import wasmer, wasmer_compiler_cranelift" 2>/dev/null; then
     .venv310/bin/pip install -q wasmer wasmer_compiler_cranelift
+fi
+# WasmEdge (engine wasmedge), when ../shared/wasmedge has its kit: installed as WasmEdge's
+# own installer lays it out, in $HOME/.wasmedge/{bin,lib} (WASMEDGE_PREFIX=DIR as its
+# `-p DIR`). runwasm finds it there without configuration (README, "Engines").
+WASMEDGE_KIT=$(ls ../shared/wasmedge/wasmedge-*-linux-amd64.tar.gz 2>/dev/null | tail -1 || true)
+if [ -n "$WASMEDGE_KIT" ] && [ "$(uname -m)" = x86_64 ]; then
+    WASMEDGE_PREFIX="${WASMEDGE_PREFIX:-$HOME/.wasmedge}"
+    version=$(basename "$WASMEDGE_KIT" -linux-amd64.tar.gz); version=${version#wasmedge-}
+    # It prints its own path first: "PATH version X.Y.Z".
+    installed=$("$WASMEDGE_PREFIX/bin/wasmedge" --version 2>/dev/null || true)
+    if [[ "$installed" != *" version $version"* ]]; then
+        echo "setup: installing WasmEdge $version into $WASMEDGE_PREFIX"
+        mkdir -p "$WASMEDGE_PREFIX"
+        # One setup at a time (worktrees share $HOME); unpack beside, then move in place.
+        (
+            flock 9
+            tmp=$(mktemp -d "$WASMEDGE_PREFIX/.install.XXXXXX")
+            tar -xzf "$WASMEDGE_KIT" -C "$tmp" --strip-components=1
+            for dir in bin lib; do
+                mkdir -p "$WASMEDGE_PREFIX/$dir"
+                cp -a "$tmp/$dir/." "$WASMEDGE_PREFIX/$dir/"
+            done
+            rm -rf "$tmp"
+        ) 9>"$WASMEDGE_PREFIX/.install.lock"
+        "$WASMEDGE_PREFIX/bin/wasmedge" --version >/dev/null  # it runs
+    fi
 fi
 # Replace pip's wrapper (site + re, ~15 ms) with the fast -I -S entry script.
 .venv/bin/python -m runwasm.entry .venv/bin/runwasm

@@ -24,6 +24,7 @@ from runwasm.engines.base import (
     find_executable,
     missing,
 )
+from runwasm.executables import is_executable
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -35,6 +36,9 @@ if TYPE_CHECKING:
 
 class ChildProcessEngine(Engine):
     executable_name: ClassVar[str]
+    # Where the engine's own installer puts it by default (`~` is the user runwasm runs
+    # as), searched after the configured path and PATH.
+    default_locations: ClassVar[tuple[str, ...]] = ()
     # Substrings of the engine's stderr that mean a trap, or a limit, ended the guest.
     trap_markers: ClassVar[tuple[str, ...]] = ()
     fuel_markers: ClassVar[tuple[str, ...]] = ()
@@ -49,8 +53,12 @@ class ChildProcessEngine(Engine):
 
     def locate(self, settings: EngineSettings) -> Installation:
         path = find_executable(self.executable_name, settings.path)
+        if path is None and not settings.path:
+            path = next((p for p in map(os.path.expanduser, self.default_locations)
+                         if is_executable(p)), None)
         if path is None:
-            where = settings.path or f"{self.executable_name} on PATH"
+            where = settings.path or " or ".join(
+                (f"{self.executable_name} on PATH", *self.default_locations))
             raise missing(self.name, f"{where} not found")
         real = os.path.realpath(path)
         return Installation(executable=real, host_paths=(os.path.dirname(real),))

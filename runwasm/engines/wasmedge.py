@@ -21,6 +21,7 @@ class WasmEdge(ChildProcessEngine):
     name = "wasmedge"
     description = "WasmEdge's command-line runtime (wasmedge)"
     executable_name = "wasmedge"
+    default_locations = ("~/.wasmedge/bin/wasmedge",)  # WasmEdge's installer, without -p
     capabilities = frozenset({WASI_P1, SOCKETS, MAX_MEMORY, TIMEOUT, PRECOMPILE})
 
     def command(self, plan: Plan, env: list[tuple[str, str]]) -> list[str]:

@@ -27,8 +27,9 @@ CASES = {
         {"/app.wasm": "hello"}, ["/app.wasm"], {"runwasm.io/engine": "v8"},
         "invalid annotation runwasm.io/engine='v8'"),
     "engine not available": (
-        {"/app.wasm": "hello"}, ["/app.wasm"], {"runwasm.io/engine": "wasmedge"},
-        "engine wasmedge is not installed: wasmedge on PATH not found"),
+        # (wasmer: setup installs WasmEdge where runwasm finds it unconfigured)
+        {"/app.wasm": "hello"}, ["/app.wasm"], {"runwasm.io/engine": "wasmer"},
+        "engine wasmer is not installed: wasmer on PATH not found"),
     "invalid variant": (
         {"/app.wasm": "hello"}, ["/app.wasm"], {"module.wasm.image/variant": "yes"},
         "invalid annotation module.wasm.image/variant='yes'"),
