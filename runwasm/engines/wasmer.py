@@ -8,8 +8,7 @@ launcher then runs on that interpreter. Without one, `wasmer run` is used:
 and its arguments.
 
 The package is Wasmer 2.1.1, whose WASI has known gaps (README, "WASI test suite"): preopen
-names read one byte too long (a trailing NUL), no sock_shutdown, no poll_oneoff on clocks,
-and one path namespace: with a cwd other than `/`, absolute paths resolve in the cwd.
+names read one byte too long (a trailing NUL), no sock_shutdown, no poll_oneoff on clocks.
 
 Neither can interrupt running wasm from inside: the package even holds the GIL while
 wasm runs. So the in-process guest runs in a forked child of the launcher, which SIGTERM
@@ -149,12 +148,7 @@ class Wasmer(ChildProcessEngine):
             raise EngineError(f"cannot compile {guest_path(plan.module)}: {e}") from None
         builder: Any = wasi.StateBuilder(plan.args[0] if plan.args else plan.module)
         builder = builder.arguments(plan.args[1:]).environments(dict(env))
-        builder = builder.map_directory("/", APP_ROOT)
-        if plan.cwd != APP_ROOT:
-            # wasmer 2.1 resolves every path, absolute or relative, in the directory mapped
-            # last: "." after "/" keeps relative paths right (absolute ones then resolve
-            # in the cwd too), and with the cwd at "/" one mapping is all the guest needs.
-            builder = builder.map_directory(".", plan.cwd)
+        builder = builder.map_directory("/", APP_ROOT).map_directory(".", plan.cwd)
         imports = builder.finalize().generate_import_object(store, version)
         try:
             instance = wasmer.Instance(module, imports)
