@@ -108,3 +108,13 @@ class Engine:
     def run(self, bundle: Path, **kwargs: Any) -> subprocess.CompletedProcess[str]:
         return self.runtime.runwasm("run", "--bundle", str(bundle), self.runtime.new_id(),
                                     env=self.env, **kwargs)
+
+    def start(self, bundle: Path) -> str:
+        """create + start, the container's stdio to files (a pipe would stay open)."""
+        container_id = self.runtime.new_id()
+        with open(bundle / "out", "w") as out, open(bundle / "err", "w") as err:
+            created = self.runtime.runwasm("create", "--bundle", str(bundle), container_id,
+                                           env=self.env, stdout=out, stderr=err)
+        assert created.returncode == 0, (bundle / "err").read_text()
+        assert self.runtime.runwasm("start", container_id).returncode == 0
+        return container_id

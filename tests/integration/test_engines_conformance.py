@@ -251,3 +251,23 @@ def test_absolute_paths_from_a_cwd(engine: Engine, modules: dict[str, Path], tmp
         request.applymarker(pytest.mark.xfail(strict=True, reason=CWD_HIDES_ROOT))
     assert outcomes == {"/top.txt": "at the image root", "/data/in.txt": "in the volume",
                         "in.txt": "in the volume"}
+
+
+def test_exec_exact_env_and_argv(engine: Engine, modules: dict[str, Path],
+                                 environ_module: Path, tmp_path: Path) -> None:
+    bundle = engine.bundle({"/tool.wasm": modules["tool"], "/environ.wasm": environ_module},
+                           ["/tool.wasm", "sleep", "600"], env=["HOME=/home/main"])
+    container_id = engine.start(bundle)
+    process = json.loads((bundle / ".runwasm" / "config.orig.json").read_text())["process"]
+    env = ["LC_CTYPE=C", "A=1"]  # no HOME: runc exec would add one
+    process.update(args=EXACT_ARGS, env=env)
+    process_file = tmp_path / "process.json"
+    process_file.write_text(json.dumps(process))
+    result = engine.runtime.runwasm("exec", "--process", str(process_file), container_id,
+                                    env=engine.env)
+    assert result.returncode == 0, result.stderr
+    argv, environ = guest_view(result.stdout)
+    assert environ == env
+    assert argv[1:] == EXACT_ARGS[1:]
+    if engine.name != "wasmedge":
+        assert argv == EXACT_ARGS
