@@ -3,7 +3,7 @@ SHELL := /bin/bash
 PY := .venv/bin/python
 PY39 ?= $(firstword $(wildcard /root/.pyenv/versions/3.9.*/bin/python3.9))
 
-.PHONY: setup demo test lint test-py39 bench bench-cache clean
+.PHONY: setup demo test lint test-py39 bench bench-cache bench-wasmedge clean
 
 setup:
 	./scripts/setup.sh
@@ -32,6 +32,10 @@ bench: setup
 # A ~99 MB module, cold and warm through the precompiled-module cache (minutes).
 bench-cache: setup
 	$(PY) bench/cache.py
+
+# fib(32) on WasmEdge: interpreted vs AOT code from the cache (under a minute).
+bench-wasmedge: setup
+	$(PY) bench/wasmedge_aot.py
 
 # dist/runwasm_<version>_amd64.deb and dist/runwasm-<version>.x86_64.rpm, built with nfpm
 # from packaging/ (packaging/README.md).

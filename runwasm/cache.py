@@ -27,6 +27,7 @@ import time
 
 from runwasm import jsonfast
 from runwasm.errors import RunwasmError
+from runwasm.files import identity as file_identity
 from runwasm.files import write_atomic
 from runwasm.limits import parse_duration, parse_quantity
 
@@ -65,10 +66,6 @@ def _sha256_file(path: str) -> str:
             if not chunk:
                 return digest.hexdigest()
             digest.update(chunk)
-
-
-def _identity(st: os.stat_result) -> str:
-    return f"{st.st_dev}:{st.st_ino}:{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}"
 
 
 def _cpu() -> str:
@@ -111,15 +108,16 @@ class Entry:
             return False
         if meta is None or st.st_size != meta.get("size"):
             return False
+        current = file_identity(self.artifact)
         try:
             with open(self.verified) as f:
-                if f.read() == _identity(st):
+                if f.read() == current:
                     return True
         except OSError:
             pass
         if _sha256_file(self.artifact) != meta.get("sha256"):
             return False
-        write_atomic(self.verified, _identity(st).encode(), 0o600)
+        write_atomic(self.verified, current.encode(), 0o600)
         return True
 
     def remove(self) -> None:
@@ -141,9 +139,10 @@ class Cache:
 
     def module_digest(self, path: str) -> str:
         """sha256 of a module, remembered per file identity (a rewrite changes ctime)."""
-        st = os.stat(path)
-        memo = os.path.join(self.directory, "digests",
-                            _sha256(_identity(st).encode())[:32])
+        current = file_identity(path)
+        if not current:
+            raise FileNotFoundError(path)
+        memo = os.path.join(self.directory, "digests", _sha256(current.encode())[:32])
         try:
             with open(memo) as f:
                 digest = f.read()
@@ -220,14 +219,23 @@ class Cache:
             resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
 
         started = time.monotonic()
+        # Its own session: at the timeout the whole group goes, an engine's compiler
+        # process (wasmtime or wasmedge compile) included.
+        worker = subprocess.Popen([interpreter, "-I", "-S", "-c", boot, request],
+                                  stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True, preexec_fn=bounded,
+                                  start_new_session=True)
         try:
-            result = subprocess.run([interpreter, "-I", "-S", "-c", boot, request],
-                                    capture_output=True, text=True, timeout=self.timeout,
-                                    preexec_fn=bounded, check=False)
+            _, stderr = worker.communicate(timeout=self.timeout)
         except subprocess.TimeoutExpired:
-            _unlink(tmp)
+            import signal
+
+            os.killpg(worker.pid, signal.SIGKILL)
+            worker.communicate()
+            _unlink(tmp)  # (an engine's own temporary files beside it: pruned later)
             raise RunwasmError(f"cannot precompile {shown} within cache.compile_timeout="
                                f"{self.timeout:g}s") from None
+        result = subprocess.CompletedProcess(worker.args, worker.returncode, "", stderr)
         if result.returncode != 0:
             from runwasm.compile_worker import EXIT_MEMORY
 
@@ -245,7 +253,7 @@ class Cache:
         os.chmod(tmp, 0o644)  # the container user reads it through its read-only bind
         os.replace(tmp, entry.artifact)
         write_atomic(entry.meta, jsonfast.dumps(meta).encode(), 0o600)
-        write_atomic(entry.verified, _identity(os.stat(entry.artifact)).encode(), 0o600)
+        write_atomic(entry.verified, file_identity(entry.artifact).encode(), 0o600)
 
     # -- admin ---------------------------------------------------------------------------
 

@@ -18,13 +18,17 @@ if TYPE_CHECKING:
 DEFAULT_PATH: Final = "/etc/runwasm/config.toml"
 DETECTION_MODES: Final = ("annotations", "smart")
 LOG_LEVELS: Final = ("debug", "info", "warn", "error")
+LOG_TARGETS: Final = ("auto", "journal", "syslog", "file", "none")
+JOURNAL_SOCKET: Final = "/run/systemd/journal/socket"
+SYSLOG_SOCKET: Final = "/dev/log"
 
 
 class NodeConfig:
     """Validated node settings (a plain class: dataclasses cost ~10 ms to import)."""
 
-    __slots__ = ("path", "delegate", "search", "default_engine", "detection", "log_file",
-                 "log_level", "engines", "cache_dir", "cache_max_size", "compile_timeout",
+    __slots__ = ("path", "delegate", "search", "default_engine", "detection", "log_target",
+                 "log_file", "log_level", "journal_socket", "syslog_socket", "engines",
+                 "cache_dir", "cache_max_size", "compile_timeout",
                  "compile_memory", "allow_image_artifacts")
 
     def __init__(
@@ -38,8 +42,13 @@ class NodeConfig:
         # "annotations": only annotated containers are Wasm; "smart": every container
         # reaching runwasm is sniffed as with module.wasm.image/variant=compat-smart.
         detection: str = "annotations",
+        # Where decisions and errors go besides --log (CRI-O passes none): "auto" is the
+        # file when `log_file` is set, else the journal when its socket exists, else syslog.
+        log_target: str = "auto",
         log_file: str = "",
         log_level: str = "info",
+        journal_socket: str = JOURNAL_SOCKET,
+        syslog_socket: str = SYSLOG_SOCKET,
         # [engines.<name>] tables: name -> {"path": str, "options": [str], "python": str}
         engines: dict[str, dict[str, Any]] | None = None,
         # Precompiled-module cache (root-only; empty dir disables it).
@@ -54,8 +63,11 @@ class NodeConfig:
         self.search = search
         self.default_engine = default_engine
         self.detection = detection
+        self.log_target = log_target
         self.log_file = log_file
         self.log_level = log_level
+        self.journal_socket = journal_socket
+        self.syslog_socket = syslog_socket
         self.engines = engines or {}
         self.cache_dir = cache_dir
         self.cache_max_size = cache_max_size
@@ -68,7 +80,9 @@ class NodeConfig:
 _SCHEMA: Final[dict[str, dict[str, tuple[str, type]]]] = {
     "runtime": {"delegate": ("delegate", str), "search": ("search", list)},
     "wasm": {"default_engine": ("default_engine", str), "detection": ("detection", str)},
-    "log": {"file": ("log_file", str), "level": ("log_level", str)},
+    "log": {"target": ("log_target", str), "file": ("log_file", str),
+            "level": ("log_level", str), "journal_socket": ("journal_socket", str),
+            "syslog_socket": ("syslog_socket", str)},
     "cache": {"dir": ("cache_dir", str), "max_size": ("cache_max_size", str),
               "compile_timeout": ("compile_timeout", str),
               "compile_memory": ("compile_memory", str),
@@ -205,6 +219,9 @@ def from_mapping(data: dict[str, Any], path: str = DEFAULT_PATH) -> NodeConfig:
                   + ("wasmtime-cli",) + tuple(values.get("engines", {})))
     _check_choice(path, "wasm.detection", values.get("detection"), DETECTION_MODES)
     _check_choice(path, "log.level", values.get("log_level"), LOG_LEVELS)
+    _check_choice(path, "log.target", values.get("log_target"), LOG_TARGETS)
+    if values.get("log_target") == "file" and not values.get("log_file"):
+        raise RunwasmError(f"config {path}: log.target = \"file\" needs log.file")
     _check_size(path, "cache.max_size", values.get("cache_max_size"))
     _check_size(path, "cache.compile_memory", values.get("compile_memory"))
     timeout = values.get("compile_timeout")

@@ -1,4 +1,5 @@
-"""Writing files so a reader never sees half of one (standard library only)."""
+"""Writing files so a reader never sees half of one, and telling when one changed
+(standard library only)."""
 
 from __future__ import annotations
 
@@ -25,3 +26,13 @@ def write_atomic(path: str, data: bytes, mode: int | None = None) -> None:
         raise
     os.close(fd)
     os.replace(tmp, path)
+
+
+def identity(path: str) -> str:
+    """Changes whenever the file (or directory) at `path` is replaced, rewritten or
+    has entries added or removed; "" where nothing is."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return ""
+    return f"{st.st_dev}:{st.st_ino}:{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}"

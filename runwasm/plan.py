@@ -79,13 +79,14 @@ class Limits:
 
 class Plan:
     __slots__ = ("engine", "module", "kind", "args", "cwd", "readonly", "limits",
-                 "executable", "options", "sockets", "artifact", "invoke", "restore_env")
+                 "executable", "options", "sockets", "artifact", "invoke", "engine_env",
+                 "restore_env")
 
     def __init__(self, *, engine: str, module: str, kind: str, args: list[str],
                  cwd: str, readonly: bool, limits: Limits | None = None,
                  executable: str = "", options: list[str] | None = None,
                  sockets: bool = False, artifact: str = "", invoke: str = "",
-                 env: list[str] | None = None) -> None:
+                 engine_env: list[str] | None = None, env: list[str] | None = None) -> None:
         self.engine = engine
         self.module = module  # launcher-side path, under APP_ROOT
         self.kind = kind  # runwasm.wasmfile kind: module, component or wat
@@ -100,6 +101,8 @@ class Plan:
         self.artifact = artifact
         # a reactor module: the export to call after _initialize (its i32 is the exit code)
         self.invoke = invoke
+        # CLI engines: NAME=VALUE for the engine process itself (never the guest's)
+        self.engine_env = engine_env or []
         # from process.env (`env`): what the launcher undoes of the start-up's own changes
         self.restore_env = startup_restore(env or [])
 
@@ -109,7 +112,8 @@ class Plan:
             "args": self.args, "cwd": self.cwd, "readonly": self.readonly,
             "limits": self.limits.to_dict(), "executable": self.executable,
             "options": self.options, "sockets": self.sockets, "artifact": self.artifact,
-            "invoke": self.invoke, "restore_env": self.restore_env,
+            "invoke": self.invoke, "engine_env": self.engine_env,
+            "restore_env": self.restore_env,
         })
 
     @classmethod
@@ -124,7 +128,8 @@ class Plan:
                    limits=Limits.from_dict(data.get("limits") or {}),
                    executable=data.get("executable", ""), options=list(data.get("options", [])),
                    sockets=bool(data.get("sockets", False)),
-                   artifact=data.get("artifact", ""), invoke=data.get("invoke", ""))
+                   artifact=data.get("artifact", ""), invoke=data.get("invoke", ""),
+                   engine_env=list(data.get("engine_env", [])))
         restore = data.get("restore_env") or {}
         if not isinstance(restore, dict):
             raise ValueError("plan restore_env is not a JSON object")

@@ -9,6 +9,7 @@ PYTHON="${PYTHON:-/usr/bin/python3}"
 APT_PACKAGES=(runc busybox-static clang lld wasi-libc libclang-rt-14-dev-wasm32
               python3-venv hyperfine
               podman conmon buildah catatonit containerd python3-yaml
+              containernetworking-plugins iproute2 libseccomp2 libsqlite3-0
               debootstrap rpm lintian binutils zstd
               libllvm15)  # WasmEdge's AOT compiler links libLLVM-15
 
@@ -47,12 +48,29 @@ fi
 if [ -x .venv310/bin/python ] && ! .venv310/bin/python -c "import wasmer, wasmer_compiler_cranelift" 2>/dev/null; then
     .venv310/bin/pip install -q wasmer wasmer_compiler_cranelift
 fi
+# CRI-O for the end-to-end tests (Debian 12 has no package): the kit in ../shared/crio
+# (crio, crictl, pinns) is unpacked under the test cache, never into /usr. The tests find
+# it there, or through RUNWASM_CRIO_BIN (a directory) or PATH.
+CACHE="${RUNWASM_TEST_CACHE:-/var/cache/runwasm-tests}"
+for tarball in ../shared/crio/crio-*-linux-amd64.tar.gz; do
+    [ -f "$tarball" ] || continue
+    name=$(basename "$tarball" -linux-amd64.tar.gz)
+    if [ ! -x "$CACHE/$name/bin/crio" ]; then
+        echo "setup: unpacking $name into $CACHE"
+        mkdir -p "$CACHE"
+        unpack=$(mktemp -d "$CACHE/.unpack.XXXXXX")
+        tar -xzf "$tarball" -C "$unpack"
+        mv -T "$unpack/$name" "$CACHE/$name" 2>/dev/null || true  # a concurrent setup won
+        rm -rf "$unpack"
+    fi
+done
 # WasmEdge (engine wasmedge), when ../shared/wasmedge has its kit: installed as WasmEdge's
 # own installer lays it out, in $HOME/.wasmedge/{bin,lib} (WASMEDGE_PREFIX=DIR as its
 # `-p DIR`). runwasm finds it there without configuration (README, "Engines").
 WASMEDGE_KIT=$(ls ../shared/wasmedge/wasmedge-*-linux-amd64.tar.gz 2>/dev/null | tail -1 || true)
 if [ -n "$WASMEDGE_KIT" ] && [ "$(uname -m)" = x86_64 ]; then
-    WASMEDGE_PREFIX="${WASMEDGE_PREFIX:-$HOME/.wasmedge}"
+    home="${HOME:-$(getent passwd "$(id -u)" | cut -d: -f6)}"  # as runwasm's ~ resolves
+    WASMEDGE_PREFIX="${WASMEDGE_PREFIX:-$home/.wasmedge}"
     version=$(basename "$WASMEDGE_KIT" -linux-amd64.tar.gz); version=${version#wasmedge-}
     # It prints its own path first: "PATH version X.Y.Z".
     installed=$("$WASMEDGE_PREFIX/bin/wasmedge" --version 2>/dev/null || true)

@@ -18,6 +18,7 @@ from runwasm.cli import install as inst
 
 OK, WARN, FAIL = "ok", "warn", "fail"
 CRIO_CONFIG = "/etc/crio/crio.conf"
+CRIO_SOCKET = "/var/run/crio/crio.sock"
 # The precompiled-module cache when the node config does not say (config.py's default).
 STATE_DIR = "/var/lib/runwasm/cache"
 MIN_PYTHON = (3, 9)
@@ -53,6 +54,9 @@ def doctor(
                                 help="The CRI-O handler that should run runwasm."),
     cache_dir: str = typer.Option("", "--cache-dir", help="The precompiled-module cache "
                                   "directory (default: the node config's cache.dir)."),
+    crio_socket: str = typer.Option("", "--crio-socket", help="A running CRI-O's socket, "
+                                    "asked which handlers it loaded (default: "
+                                    f"{CRIO_SOCKET} when it exists)."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     checks, node = [check_python()], None
@@ -62,6 +66,12 @@ def doctor(
     checks.append(check_engines(node))
     checks.append(check_cache_dir(cache_dir or getattr(node, "cache_dir", STATE_DIR)))
     checks.extend(check_crio(crio_config, crio_dir, handler, node))
+    if crio_socket or os.path.exists(CRIO_SOCKET):
+        try:
+            configured = handler in configured_runtimes(crio_config, crio_dir)[1]
+        except ValueError:
+            configured = True
+        checks.append(check_crio_live(crio_socket or CRIO_SOCKET, handler, configured))
     failed = any(c.status == FAIL for c in checks)
     if as_json:
         import json
@@ -176,27 +186,14 @@ def check_crio(main_config: str, dropin_dir: str, handler: str, node: Any) -> li
     """The CRI-O handler as CRI-O would merge it: main config, then drop-ins in order,
     a drop-in's runtime table replacing the same table from earlier files."""
     name = "CRI-O handler"
-    files = [main_config] if os.path.isfile(main_config) else []
-    if os.path.isdir(dropin_dir):
-        for parent, dirs, names in os.walk(dropin_dir):
-            dirs.sort()
-            files.extend(os.path.join(parent, n) for n in sorted(names))
+    try:
+        files, runtimes = configured_runtimes(main_config, dropin_dir)
+    except ValueError as e:
+        return [Check(name, FAIL, f"{e}: CRI-O will not start", "fix the file's TOML syntax")]
     if not files:
         return [Check(name, WARN, f"no CRI-O configuration ({main_config}, {dropin_dir}): "
                       "is CRI-O installed on this node?",
                       f"runwasm install crio --crio-dir {dropin_dir}")]
-    runtimes: dict[str, tuple[dict[str, Any], str]] = {}
-    for path in files:
-        try:
-            data = _parse(path)
-        except ValueError as e:
-            return [Check(name, FAIL, f"{path}: {e}: CRI-O will not start",
-                          "fix the file's TOML syntax")]
-        tables = data.get("crio", {}).get("runtime", {}).get("runtimes", {})
-        if isinstance(tables, dict):
-            for key, table in tables.items():
-                if isinstance(table, dict):
-                    runtimes[key] = (table, path)
     checks = []
     if handler in runtimes:
         checks.append(_check_handler(handler, *runtimes[handler]))
@@ -210,6 +207,29 @@ def check_crio(main_config: str, dropin_dir: str, handler: str, node: Any) -> li
                             f"{', '.join(files)}, and no platform_runtime_paths to runwasm",
                             f"runwasm install crio --crio-dir {dropin_dir}"))
     return checks
+
+
+def configured_runtimes(main_config: str, dropin_dir: str
+                        ) -> tuple[list[str], dict[str, tuple[dict[str, Any], str]]]:
+    """(the files CRI-O reads, runtime name -> (its table, the file it came from));
+    ValueError naming the file when one is not valid TOML."""
+    files = [main_config] if os.path.isfile(main_config) else []
+    if os.path.isdir(dropin_dir):
+        for parent, dirs, names in os.walk(dropin_dir):
+            dirs.sort()
+            files.extend(os.path.join(parent, n) for n in sorted(names))
+    runtimes: dict[str, tuple[dict[str, Any], str]] = {}
+    for path in files:
+        try:
+            data = _parse(path)
+        except ValueError as e:
+            raise ValueError(f"{path}: {e}") from None
+        tables = data.get("crio", {}).get("runtime", {}).get("runtimes", {})
+        if isinstance(tables, dict):
+            for key, table in tables.items():
+                if isinstance(table, dict):
+                    runtimes[key] = (table, path)
+    return files, runtimes
 
 
 def _check_handler(handler: str, table: dict[str, Any], path: str) -> Check:
@@ -278,6 +298,70 @@ def _check_platform(handler: str, table: dict[str, Any], path: str, node: Any) -
                      f"set runtime.delegate = \"{runtime}\" in {node.path}")
     return Check(name, OK, f"{where} routes {', '.join(platforms)} to runwasm; runc-side "
                  f"verbs go to {runtime}")
+
+
+def check_crio_live(socket_path: str, handler: str, configured: bool = True) -> Check:
+    """What the running CRI-O loaded (its /config endpoint on its socket): the files can
+    look right while CRI-O ignored the handler, e.g. for an annotation it refuses, or
+    because it was not restarted after `runwasm install crio`. `configured`: the files
+    define the handler, so CRI-O not running it is a failure even with platform routing."""
+    name = "CRI-O running"
+    try:
+        loaded = _crio_runtimes(socket_path)
+    except (OSError, ValueError) as e:
+        return Check(name, FAIL, f"cannot ask CRI-O at {socket_path}: {e}",
+                     "start CRI-O (systemctl start crio), or point --crio-socket at it")
+    table = loaded.get(handler)
+    routed = sorted(key for key, t in loaded.items() if any(
+        isinstance(v, str) and _is_runwasm(v)
+        for v in (t.get("platform_runtime_paths") or {}).values()))
+    if table is None and (configured or not routed):
+        return Check(name, FAIL, f"CRI-O at {socket_path} has not loaded handler {handler} "
+                     f"(it runs: {', '.join(sorted(loaded)) or 'none'}): CRI-O ignores a "
+                     "handler whose allowed_annotations has an entry it refuses or whose "
+                     "runtime_path does not exist, and reads drop-ins only when it starts",
+                     "runwasm install crio, then systemctl restart crio; its log says why "
+                     f"a handler is ignored (journalctl -u crio | grep '{handler}')")
+    parts = []
+    if table is not None:
+        path = table.get("runtime_path") or ""
+        if not _is_runwasm(path):
+            return Check(name, WARN, f"CRI-O at {socket_path} runs handler {handler} with "
+                         f"runtime_path {path}, not this runwasm ({inst.runwasm_path()})",
+                         "runwasm install crio, then systemctl restart crio")
+        parts.append(f"handler {handler} loaded (runtime_path {path})")
+    if routed:
+        parts.append(f"platform_runtime_paths to runwasm on {', '.join(routed)}")
+    return Check(name, OK, f"CRI-O at {socket_path}: " + "; ".join(parts))
+
+
+def _crio_runtimes(socket_path: str) -> dict[str, dict[str, Any]]:
+    """The runtime tables of a running CRI-O, from GET /config on its unix socket."""
+    import http.client
+    import socket
+
+    class UnixConnection(http.client.HTTPConnection):
+        def connect(self) -> None:
+            self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            self.sock.settimeout(self.timeout)
+            self.sock.connect(socket_path)
+
+    connection = UnixConnection("localhost", timeout=10)
+    try:
+        connection.request("GET", "/config")
+        response = connection.getresponse()
+        body = response.read().decode("utf-8", "replace")
+    except http.client.HTTPException as e:
+        raise ValueError(f"bad answer: {e}") from None
+    finally:
+        connection.close()
+    if response.status != 200:
+        raise ValueError(f"GET /config answered {response.status}")
+    from runwasm.config import parse_toml_text
+
+    tables = parse_toml_text(body).get("crio", {}).get("runtime", {}).get("runtimes", {})
+    return {k: v for k, v in tables.items() if isinstance(v, dict)} if isinstance(
+        tables, dict) else {}
 
 
 # ---------------------------------------------------------------------------------------

@@ -112,8 +112,10 @@ CRIO_PLATFORM_HEADER = """\
 # How runwasm knows such a container is Wasm: this handler strips
 # module.wasm.image/variant (it is not in allowed_annotations below), but CRI-O records
 # the path it chose in the container's annotation platform-runtime-path.crio.io (older
-# CRI-O: io.kubernetes.cri-o.PlatformRuntimePath). When that names runwasm itself,
-# runwasm sniffs the entrypoint as with compat-smart: a Wasm module runs on the engine
+# CRI-O: io.kubernetes.cri-o.PlatformRuntimePath), empty for images of no listed
+# platform. A create reaching runwasm with a non-empty value was routed here by platform
+# (the path may be runwasm, a symlink, or a wrapper that execs it), so runwasm sniffs
+# the entrypoint as with compat-smart: a Wasm module runs on the engine
 # (runwasm.io/engine still picks it), an ELF binary or script goes to runc.
 #
 # CRI-O replaces a runtime table as a whole when a drop-in names it, so this file restates

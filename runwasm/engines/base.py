@@ -39,6 +39,10 @@ INVOKE: Final = "invoke"  # runs reactor modules: _initialize, then a named expo
 ALL_CAPABILITIES: Final = (WASI_P1, COMPONENTS, SOCKETS, MAX_MEMORY, TIMEOUT, FUEL, PRECOMPILE,
                            INVOKE)
 
+# Launcher-side directory where the engine view links the module under the name
+# Engine.module_name() gives (engines that derive the guest's argv[0] from it).
+MODULE_NAMES: Final = "/.runwasm/name"
+
 
 class EngineError(Exception):
     """The engine cannot run this container; one line for the user."""
@@ -58,18 +62,26 @@ class EngineSettings:
 class Installation:
     """Where an installed engine lives: what the launcher needs inside the container."""
 
-    __slots__ = ("executable", "version", "interpreter", "import_paths", "host_paths")
+    __slots__ = ("executable", "version", "interpreter", "import_paths", "host_paths",
+                 "files", "environment")
 
     def to_dict(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in self.__slots__}
 
     def __init__(self, *, executable: str = "", version: str = "", interpreter: str = "",
-                 import_paths: tuple[str, ...] = (), host_paths: tuple[str, ...] = ()) -> None:
+                 import_paths: tuple[str, ...] = (), host_paths: tuple[str, ...] = (),
+                 files: tuple[str, ...] = (), environment: tuple[str, ...] = ()) -> None:
         self.executable = executable  # CLI engines: the binary the launcher runs
         self.version = version
         self.interpreter = interpreter  # launcher interpreter, when not runwasm's own
         self.import_paths = import_paths  # extra sys.path entries for the launcher
-        self.host_paths = host_paths  # host directories to bind read-only for the launcher
+        # Host directories to bind read-only for the launcher (never seen by the guest):
+        # for CLI engines, those of the binary, every library it loads and its plugins.
+        self.host_paths = host_paths
+        # The files of this exact build (binary, libraries, plugins), for cache keys.
+        self.files = files
+        # NAME=VALUE the engine itself needs (CLI engines; never the guest's).
+        self.environment = environment
 
 
 class Engine(abc.ABC):
@@ -90,6 +102,13 @@ class Engine(abc.ABC):
     def version(self, settings: EngineSettings) -> str:
         """The engine's version (may run the engine; not for the hot path)."""
         return self.locate(settings).version
+
+    def module_name(self, args: list[str]) -> str:
+        """For an engine that names the guest's argv[0] after the module's file (it has
+        no option to set it): the file name to run the module by, linked in
+        MODULE_NAMES, so that argv[0] comes closest to `args[0]`; "" for engines that
+        take argv[0] as given."""
+        return ""
 
     # -- precompiled-module cache (see runwasm/cache.py) -------------------------------
 

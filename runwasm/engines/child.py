@@ -60,8 +60,54 @@ class ChildProcessEngine(Engine):
             where = settings.path or " or ".join(
                 (f"{self.executable_name} on PATH", *self.default_locations))
             raise missing(self.name, f"{where} not found")
-        real = os.path.realpath(path)
-        return Installation(executable=real, host_paths=(os.path.dirname(real),))
+        return self.installation(os.path.realpath(path))
+
+    def installation(self, executable: str) -> Installation:
+        """The binary with every library it loads and its plugins with theirs (their
+        directories are bound read-only for the launcher); EngineError naming a library
+        the loader would not find, rather than failing inside the container.
+
+        Resolving costs ~3 ms of every create; the result is remembered in runwasm's
+        state per binary, with the identity of every file and directory it depended on,
+        and used only while none of them changed."""
+        from runwasm import elfdeps
+
+        environment = self.engine_environment()
+        memo = _Memo(self.name, executable, environment)
+        remembered = memo.read()
+        if remembered is not None:
+            files, host_paths = remembered
+            return Installation(executable=executable, files=files, host_paths=host_paths,
+                                environment=environment)
+        resolver = elfdeps.Resolver()
+        found, unresolved = resolver.loaded(executable)
+        found = found or [executable]  # not ELF (a script): its interpreter is the system's
+        if unresolved:
+            name, needed_by = unresolved[0]
+            raise missing(self.name, f"{needed_by} needs {name}, which the dynamic loader "
+                                     "cannot find")
+        candidates = self.plugin_directories(found)
+        plugin_dirs = [p for p in candidates if os.path.isdir(p)]
+        walked = [d for top in plugin_dirs for d, _, _ in os.walk(top)]
+        for plugin in elfdeps.shared_objects(plugin_dirs):
+            # A plugin the loader cannot complete is skipped by the engine, as on the host.
+            for path in resolver.loaded(plugin)[0]:
+                if path not in found:
+                    found.append(path)
+        files = tuple(found)
+        host_paths = tuple(elfdeps.directories(found) + plugin_dirs)
+        memo.write(files, host_paths, [*resolver.consulted(), *candidates, *walked])
+        return Installation(executable=executable, files=files, host_paths=host_paths,
+                            environment=environment)
+
+    def plugin_directories(self, libraries: list[str]) -> list[str]:
+        """Directories the engine loads plugins from, given the libraries it loads
+        (those that do not exist too: one may appear)."""
+        return []
+
+    def engine_environment(self) -> tuple[str, ...]:
+        """NAME=VALUE the engine needs in the container (e.g. where its plugins are)."""
+        return ()
 
     def version(self, settings: EngineSettings) -> str:
         import subprocess
@@ -93,8 +139,9 @@ class ChildProcessEngine(Engine):
             try:
                 # The guest's environment goes on the command line; the engine's own
                 # stays minimal so nothing of the launcher leaks into the guest.
+                engine_env = dict(item.partition("=")[::2] for item in plan.engine_env)
                 self._child = subprocess.Popen(
-                    argv, env={"PATH": "/usr/bin:/bin"}, cwd="/", close_fds=True,
+                    argv, env={"PATH": "/usr/bin:/bin", **engine_env}, cwd="/", close_fds=True,
                     stderr=subprocess.PIPE if watch else None)
             except OSError as e:
                 raise EngineError(f"cannot start {argv[0]}: {e.strerror}") from None
@@ -161,3 +208,45 @@ class _Tail(threading.Thread):
     def text(self) -> str:
         return self._kept.decode("utf-8", "replace")
 
+
+# runwasm's own state (root-only), beside config.MEMO_DIR.
+MEMO_DIR = "/var/lib/runwasm/engine-files"
+
+
+class _Memo:
+    """What an engine binary loads, remembered with what it was resolved from."""
+
+    FORMAT = 1  # of what is remembered: a new way of resolving changes it
+
+    def __init__(self, engine: str, executable: str, environment: tuple[str, ...]) -> None:
+        name = executable.replace("%", "%25").replace("/", "%2F")
+        self.path = os.path.join(MEMO_DIR, name[-200:] + ".json")
+        self.key = [self.FORMAT, engine, executable, *environment]
+
+    def read(self) -> tuple[tuple[str, ...], tuple[str, ...]] | None:
+        from runwasm import jsonfast
+        from runwasm.files import identity
+
+        try:
+            with open(self.path, "rb") as f:
+                data = jsonfast.loads(f.read())
+            if data["key"] != self.key or any(
+                    identity(path) != seen for path, seen in data["watched"]):
+                return None
+            return tuple(data["files"]), tuple(data["host_paths"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
+    def write(self, files: tuple[str, ...], host_paths: tuple[str, ...],
+              watched: list[str]) -> None:
+        """Best effort: where runwasm cannot write its state, it resolves every time."""
+        from runwasm import jsonfast
+        from runwasm.files import identity, write_atomic
+
+        data = {"key": self.key, "files": files, "host_paths": host_paths,
+                "watched": [[path, identity(path)] for path in sorted(set(watched))]}
+        try:
+            os.makedirs(MEMO_DIR, mode=0o700, exist_ok=True)
+            write_atomic(self.path, jsonfast.dumps(data).encode(), 0o600)
+        except (OSError, TypeError, ValueError):
+            pass

@@ -15,9 +15,6 @@ sidecars working.
 
 from __future__ import annotations
 
-import os
-import sys
-
 from runwasm import annotations as ann
 from runwasm import wasmfile
 from runwasm.errors import RunwasmError
@@ -77,8 +74,7 @@ def _engine(name: str, config: NodeConfig) -> str:
     return config.default_engine if name == "wasm" else name
 
 
-def classify(spec: dict[str, Any], rootfs: str, config: NodeConfig, *,
-             self_path: str | None = None) -> Decision:
+def classify(spec: dict[str, Any], rootfs: str, config: NodeConfig) -> Decision:
     annotations = spec.get("annotations") or {}
     for key in ann.SANDBOX_KEYS:
         if annotations.get(key) == "sandbox":
@@ -102,7 +98,7 @@ def classify(spec: dict[str, Any], rootfs: str, config: NodeConfig, *,
     elif handler == "wasm":
         forced_by = f"{ann.HANDLER}=wasm"
     if smart_by is None and forced_by is None:
-        smart_by = _platform_routed(annotations, sys.argv[0] if self_path is None else self_path)
+        smart_by = _platform_routed(annotations)
     if smart_by is None and forced_by is None and config.detection == "smart":
         smart_by = f"detection=smart in {config.path}"
     chosen = _engine(engine or "wasm", config)
@@ -117,32 +113,26 @@ def classify(spec: dict[str, Any], rootfs: str, config: NodeConfig, *,
 
 
 # CRI-O's platform_runtime_paths mode (configs/crio/10-runwasm-platform.conf): the default
-# runc handler sends images whose platform is wasi/wasm32 (or wasi/wasm) to runwasm for
-# create and exec, and strips module.wasm.image/variant unless that handler allows it. CRI-O
-# records the path it chose in this annotation (the older key first, the newer second) in
-# every container's config.json, empty when no platform path matched. A value naming this
-# very runwasm means CRI-O routed the container here by its image platform: sniff it as
-# with compat-smart (a Wasm entrypoint runs on the engine, ELF or a script goes to runc).
+# runc handler sends `create` for an image whose platform is wasi/wasm32 (or wasi/wasm) to
+# the path configured for that platform, and strips module.wasm.image/variant unless the
+# handler allows it. CRI-O records the chosen path in this annotation (the older key first,
+# the newer second) on every container, as an empty string when no platform matched. So a
+# non-empty value on a `create` that reached runwasm means CRI-O routed this container here
+# by its image platform, whatever the path names: runwasm itself, a symlink, or a wrapper
+# (a logging shim, `env`, a shell script) that execs runwasm. Comparing the path with our
+# own file would miss every wrapper. The entrypoint is sniffed as with compat-smart, so an
+# ELF or script entrypoint still goes to runc untouched.
 PLATFORM_RUNTIME_PATH_KEYS = ("io.kubernetes.cri-o.PlatformRuntimePath",
                               "platform-runtime-path.crio.io")
 
 
-def _platform_routed(annotations: dict[str, str], self_path: str) -> str | None:
-    """The reason to sniff when CRI-O chose this runwasm by platform, else None."""
+def _platform_routed(annotations: dict[str, str]) -> str | None:
+    """The reason to sniff when CRI-O chose a platform runtime path, else None."""
     for key in PLATFORM_RUNTIME_PATH_KEYS:
         value = annotations.get(key)
-        if value and self_path and _same_file(value, self_path):
+        if value and value.strip():
             return f"{key}={value}"
     return None
-
-
-def _same_file(a: str, b: str) -> bool:
-    if os.path.realpath(a) == os.path.realpath(b):
-        return True
-    try:
-        return os.path.samefile(a, b)
-    except OSError:
-        return False
 
 
 def _entrypoint(spec: dict[str, Any], rootfs: str) -> tuple[str, str] | None:

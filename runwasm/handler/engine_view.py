@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 import sys
 
+from runwasm.engines.base import MODULE_NAMES
 from runwasm.handler import rootfs as rootfs_paths
 from runwasm.plan import APP_ROOT, Plan
 
@@ -85,15 +86,22 @@ def _host_binds(interpreter: str, import_paths: list[str], extra: tuple[str, ...
     prefix = os.path.realpath(sys.base_prefix)
     wanted = [prefix, os.path.dirname(os.path.dirname(interpreter)), *import_paths, *extra]
     binds: list[str] = []
-    for path in sorted(set(wanted), key=len):
-        top = path.strip("/").split("/")[0]
-        if top in SYSTEM_DIRS and not os.path.islink("/" + top):
+    for path in sorted({_through_system_links(p) for p in wanted}, key=len):
+        if path.strip("/").split("/")[0] in SYSTEM_DIRS:
             continue  # under /usr or a real /lib: already bound
         if any(path == b or path.startswith(b + "/") for b in binds):
             continue
         if os.path.isdir(path):
             binds.append(path)
     return binds
+
+
+def _through_system_links(path: str) -> str:
+    """A path under a system directory that is a symlink (/lib -> usr/lib) as the
+    skeleton's copy of that link resolves it."""
+    top = path.strip("/").split("/")[0]
+    return os.path.realpath(path) if top in SYSTEM_DIRS and os.path.islink("/" + top) \
+        else path
 
 
 def _mkdirs(path: str) -> None:
@@ -130,6 +138,19 @@ def build_skeleton(skeleton: str, host_binds: list[str], etc_files: list[str]) -
     for path in etc_files:
         _touch(skeleton + path)
     return mounts
+
+
+def _link_module_name(skeleton: str, name: str, target: str) -> None:
+    """The launcher-side symlink MODULE_NAMES/name -> target, for an engine that takes
+    the guest's argv[0] from the module's file name."""
+    if not name:
+        return
+    directory = skeleton + MODULE_NAMES
+    _mkdirs(directory)
+    link = os.path.join(directory, name)
+    if os.path.lexists(link):  # a create again on the same bundle
+        os.unlink(link)
+    os.symlink(target, link)
 
 
 def _precreate(rootfs: str, destination: str, source_is_file: bool, changes: Changes) -> None:
@@ -183,6 +204,9 @@ def rewrite(spec: dict[str, Any], bundle: str, rootfs: str, decision: Decision,
                               "options": ["bind", "ro", "nosuid", "nodev"]})
     elif runner.artifact:
         artifact = inside(rootfs, runner.artifact)  # an image artifact the node allows
+    module = inside(rootfs, decision.host_module)
+    args = list(process.get("args") or [])
+    _link_module_name(skeleton, runner.adapter.module_name(args), artifact or module)
 
     kept = [m for m in mounts if _is_kept(m.get("destination", ""))]
     app = {"destination": APP_ROOT, "type": "bind", "source": rootfs,
@@ -209,13 +233,14 @@ def rewrite(spec: dict[str, Any], bundle: str, rootfs: str, decision: Decision,
                       "options": list(_RO_BIND)}
                      for p in HOST_ETC_FILES if os.path.isfile(p)]
 
-    plan = Plan(engine=decision.engine, module=inside(rootfs, decision.host_module),
-                kind=decision.kind, args=list(process.get("args") or []),
+    plan = Plan(engine=decision.engine, module=module, kind=decision.kind, args=args,
                 cwd=inside(rootfs, rootfs_paths.resolve(rootfs, process.get("cwd") or "/")),
                 readonly=readonly, limits=runner.limits,
                 executable=runner.installation.executable,
                 options=list(runner.settings.options), sockets=runner.sockets,
-                artifact=artifact, invoke=runner.invoke, env=list(process.get("env") or []))
+                artifact=artifact, invoke=runner.invoke,
+                engine_env=list(runner.installation.environment),
+                env=list(process.get("env") or []))
     process["args"] = [interpreter, "-I", "-S", "-c", BOOT % import_paths, plan.to_json()]
     process["cwd"] = "/"
 

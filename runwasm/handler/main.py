@@ -26,20 +26,27 @@ if TYPE_CHECKING:
 def main() -> NoReturn:
     args = sys.argv[1:]
     inv = argv_scan.scan(args)
-    log = Log(inv.log_path, inv.log_format, debug=inv.globals.get("debug") == "true")
+    log = Log(inv.log_path, inv.log_format, debug=inv.globals.get("debug") == "true",
+              container_id=inv.container_id or "")
     try:
         from runwasm.cli import VERBS as ADMIN_VERBS  # a dict literal, no imports
 
+        if inv.verb == "help" and inv.args[inv.verb_index + 1:inv.verb_index + 2] and \
+                inv.args[inv.verb_index + 1] in ADMIN_VERBS:  # `runwasm help doctor`
+            from runwasm.cli.app import run
+
+            sys.exit(run([*inv.args[inv.verb_index + 1:inv.verb_index + 2], "--help"]))
         if inv.verb in ADMIN_VERBS:
             # Admin verbs load the node config themselves (doctor reports a broken one).
             from runwasm.cli.app import run
 
             sys.exit(run(inv.args[inv.verb_index:]))
         config = node_config.load()
-        log.node_file, log.node_level = config.log_file, config.log_level
+        log.use_node_config(config)
         sys.exit(_dispatch(inv, config, log))
     except RunwasmError as e:
         log.error(f"runwasm: {e.message}")
+        log.flush()
         sys.exit(e.exit_code)
     except KeyboardInterrupt:
         sys.exit(130)
@@ -51,6 +58,10 @@ def _dispatch(inv: Invocation, config: NodeConfig, log: Log) -> int:
         from runwasm.handler import info
 
         info.version(delegate)
+    if _asks_help(inv):
+        from runwasm.handler import info
+
+        info.usage(delegate, inv.args)
     if inv.verb == "features":
         from runwasm.handler import info
 
@@ -63,7 +74,7 @@ def _dispatch(inv: Invocation, config: NodeConfig, log: Log) -> int:
         new_args = exec_process.prepare_exec(delegate, inv)
         if new_args is not None:
             log.info(f"runwasm: exec in wasm container {inv.container_id} through the launcher")
-            delegates.execute(delegate, new_args)
+            _hand_over(delegate, new_args, log)
     delegates.execute(delegate, inv.args)
 
 
@@ -75,8 +86,22 @@ def _create(inv: Invocation, config: NodeConfig, log: Log, delegate: str) -> NoR
     bundle = inv.option("bundle") or os.getcwd()
     decision = create.prepare(bundle, config, log)
     try:
-        delegates.execute(delegate, inv.args)
+        _hand_over(delegate, inv.args, log)
     except RunwasmError:
         if decision.wasm:
             create.restore(bundle)  # runc never got it: leave the bundle as it was
         raise
+
+
+def _asks_help(inv: Invocation) -> bool:
+    """`runwasm`, `runwasm --help`/`-h`, `runwasm help`: runc's general help, which
+    names only runc's verbs (`runwasm help create` stays runc's help for create)."""
+    if inv.verb is None:
+        return inv.globals.get("help") == "true" or not inv.globals
+    return inv.verb in ("help", "h") and inv.verb_index == len(inv.args) - 1
+
+
+def _hand_over(delegate: str, args: list[str], log: Log) -> NoReturn:
+    """The node log's one entry for this call, then runc (which never returns here)."""
+    log.flush()
+    delegates.execute(delegate, args)

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from integration_support import Runtime, wasm_bundle
+from integration_support import Runtime, engine_missing, wasm_bundle
 
 from devkit import bundles
 
@@ -33,7 +33,7 @@ def engine_params() -> list[Any]:
         return pytest.param((eid or name, name, tables), id=eid or name, marks=marks)
 
     wasmer_cli = shutil.which("wasmer")
-    wasmedge = _installed("wasmedge")
+    wasmedge = engine_missing("wasmedge")
     return [
         param("wasmtime", {}, True, ""),
         param("wasmtime-cli", {"wasmtime-cli": {"path": str(WASMTIME_BIN)}},
@@ -47,18 +47,6 @@ def engine_params() -> list[Any]:
         # (setup installs ../shared/wasmedge into ~/.wasmedge), with no configuration.
         param("wasmedge", {}, not wasmedge, wasmedge),
     ]
-
-
-def _installed(name: str) -> str:
-    """"" when runwasm finds engine `name` unconfigured, else why it does not."""
-    from runwasm.engines import registry
-    from runwasm.engines.base import EngineError
-
-    try:
-        registry.load(name).locate(registry.settings_for({}, name))
-    except EngineError as e:
-        return f"{e} (setup installs it from ../shared/wasmedge)"
-    return ""
 
 
 class Engine:

@@ -70,6 +70,36 @@ class Runtime:
             self.runc("delete", "--force", container_id)
 
 
+def engine_missing(name: str) -> str:
+    """Why runwasm does not find engine `name` with no node configuration, or ""."""
+    from runwasm.engines import registry
+    from runwasm.engines.base import EngineError
+
+    try:
+        registry.load(name).locate(registry.settings_for({}, name))
+    except EngineError as e:
+        return f"{e} (setup installs WasmEdge from ../shared/wasmedge)"
+    return ""
+
+
+WASMEDGE_KITS = sorted((bundles.REPO.parent / "shared" / "wasmedge").glob(
+    "wasmedge-*-linux-amd64.tar.gz"))
+
+
+def install_wasmedge(prefix: Path) -> Path:
+    """../shared/wasmedge unpacked as WasmEdge's installer lays it out, PREFIX/{bin,lib};
+    its binary."""
+    import tarfile
+
+    with tarfile.open(WASMEDGE_KITS[-1]) as tar:
+        for member in tar.getmembers():
+            parts = member.name.split("/", 1)
+            if len(parts) == 2:
+                member.name = parts[1]
+                tar.extract(member, prefix)
+    return prefix / "bin" / "wasmedge"
+
+
 def wasm_bundle(directory: Path, files: dict[str, Path], args: list[str],
                 annotations: dict[str, str] | None = None, **kwargs: Any) -> Path:
     bundles.wasm_rootfs(directory / "rootfs", files)

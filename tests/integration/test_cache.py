@@ -4,14 +4,35 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import threading
 from pathlib import Path
 
 import pytest
-from integration_support import RUNWASM, Runtime, snapshot, wasm_bundle
+from integration_support import (
+    RUNWASM,
+    WASMEDGE_KITS,
+    Runtime,
+    engine_missing,
+    install_wasmedge,
+    snapshot,
+    wasm_bundle,
+)
 
 from devkit import bundles
+
+WASMEDGE_MISSING = engine_missing("wasmedge")
+needs_wasmedge = pytest.mark.skipif(bool(WASMEDGE_MISSING), reason=WASMEDGE_MISSING)
+# The engines that compile into the cache here, by the annotations that choose them.
+ENGINES = [
+    pytest.param({"module.wasm.image/variant": "compat"}, id="wasmtime"),
+    pytest.param({"runwasm.io/engine": "wasmedge"}, id="wasmedge", marks=needs_wasmedge),
+]
+
+
+def engine_of(annotations: dict[str, str]) -> str:
+    return annotations.get("runwasm.io/engine", "wasmtime")
 
 
 class Node:
@@ -45,15 +66,18 @@ def run(runtime: Runtime, node: Node, bundle: Path, log: Path | None = None
                            env=node.env)
 
 
-def test_miss_then_hit(runtime: Runtime, modules: dict[str, Path], tmp_path: Path) -> None:
+@pytest.mark.parametrize("engine", ENGINES)
+def test_miss_then_hit(runtime: Runtime, modules: dict[str, Path], tmp_path: Path,
+                       engine: dict[str, str]) -> None:
     node = Node(tmp_path)
-    bundle = wasm_bundle(tmp_path / "b", {"/hello.wasm": modules["hello"]}, ["/hello.wasm"])
+    bundle = wasm_bundle(tmp_path / "b", {"/hello.wasm": modules["hello"]}, ["/hello.wasm"],
+                         annotations=engine)
     log = tmp_path / "log"
     first = run(runtime, node, bundle, log)
     assert first.returncode == 0 and first.stdout.startswith("Hello"), first.stderr
     assert "cache miss: compiled /hello.wasm" in log.read_text()
     [entry] = node.entries()
-    assert entry["engine"] == "wasmtime" and entry["source"] == "/hello.wasm"
+    assert entry["engine"] == engine_of(engine) and entry["source"] == "/hello.wasm"
     assert oct(node.cache.stat().st_mode & 0o777) == "0o700"
     artifact = node.artifacts()[0]
     before = artifact.stat()
@@ -84,11 +108,13 @@ def test_key_follows_engine_settings(runtime: Runtime, modules: dict[str, Path],
     assert len({e["module"] for e in node.entries()}) == 1  # one module, two artifacts
 
 
+@pytest.mark.parametrize("engine", ENGINES)
 @pytest.mark.parametrize("damage", ["truncate", "flip"])
 def test_damaged_entry_is_rebuilt(runtime: Runtime, modules: dict[str, Path], tmp_path: Path,
-                                  damage: str) -> None:
+                                  damage: str, engine: dict[str, str]) -> None:
     node = Node(tmp_path)
-    bundle = wasm_bundle(tmp_path / "b", {"/hello.wasm": modules["hello"]}, ["/hello.wasm"])
+    bundle = wasm_bundle(tmp_path / "b", {"/hello.wasm": modules["hello"]}, ["/hello.wasm"],
+                         annotations=engine)
     assert run(runtime, node, bundle).returncode == 0
     artifact = node.artifacts()[0]
     data = artifact.read_bytes()
@@ -105,13 +131,15 @@ def test_damaged_entry_is_rebuilt(runtime: Runtime, modules: dict[str, Path], tm
     assert len(artifact.read_bytes()) == len(data)
 
 
+@pytest.mark.parametrize("engine", ENGINES)
 def test_concurrent_creates_compile_once(runtime: Runtime, modules: dict[str, Path],
-                                         tmp_path: Path) -> None:
+                                         tmp_path: Path, engine: dict[str, str]) -> None:
     node = Node(tmp_path)
     count = 20
     results: list[subprocess.CompletedProcess[str]] = [None] * count  # type: ignore[list-item]
     bundles_ = [wasm_bundle(tmp_path / f"b{i}", {"/tool.wasm": modules["tool"]},
-                            ["/tool.wasm", "exit", "5"]) for i in range(count)]
+                            ["/tool.wasm", "exit", "5"], annotations=engine)
+                for i in range(count)]
     logs = [tmp_path / f"log{i}" for i in range(count)]
 
     def one(i: int) -> None:
@@ -129,14 +157,16 @@ def test_concurrent_creates_compile_once(runtime: Runtime, modules: dict[str, Pa
     assert not list(node.cache.glob("*.tmp*"))
 
 
+@pytest.mark.parametrize("engine", ENGINES)
 def test_guest_cannot_see_or_write_the_cache(runtime: Runtime, modules: dict[str, Path],
-                                             tmp_path: Path) -> None:
+                                             tmp_path: Path, engine: dict[str, str]) -> None:
     node = Node(tmp_path)
     tool = {"/tool.wasm": modules["tool"]}
     for n, args in enumerate([["ls", "/"], ["read", "/.runwasm/module.cwasm"],
                               ["write", "/../.runwasm/module.cwasm", "x"],
-                              ["read", str(node.cache)]]):
-        bundle = wasm_bundle(tmp_path / f"b{n}", tool, ["/tool.wasm", *args])
+                              ["read", str(node.cache)], ["read", "/.runwasm/name/tool.wasm"]]):
+        bundle = wasm_bundle(tmp_path / f"b{n}", tool, ["/tool.wasm", *args],
+                             annotations=engine)
         result = run(runtime, node, bundle)
         if args[0] == "ls":
             assert set(result.stdout.split()) - {".", ".."} == {"tool.wasm"}
@@ -144,7 +174,8 @@ def test_guest_cannot_see_or_write_the_cache(runtime: Runtime, modules: dict[str
             assert result.returncode == 1, (args, result.stdout)
     before = snapshot(node.cache)
     # A running container's view of the cache: exactly one file, read-only.
-    bundle = wasm_bundle(tmp_path / "sleep", tool, ["/tool.wasm", "sleep", "600"])
+    bundle = wasm_bundle(tmp_path / "sleep", tool, ["/tool.wasm", "sleep", "600"],
+                         annotations=engine)
     container_id = runtime.new_id()
     assert runtime.runwasm("create", "--bundle", str(bundle), container_id, env=node.env,
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode == 0
@@ -182,8 +213,11 @@ def test_image_artifact_refused_unless_allowed(runtime: Runtime, modules: dict[s
     assert allowed.stdout.startswith("Hello from WebAssembly!")
 
 
-def test_compile_bounds(runtime: Runtime, modules: dict[str, Path], tmp_path: Path) -> None:
-    bundle = wasm_bundle(tmp_path / "b", {"/hello.wasm": modules["hello"]}, ["/hello.wasm"])
+@pytest.mark.parametrize("engine", ENGINES)
+def test_compile_bounds(runtime: Runtime, modules: dict[str, Path], tmp_path: Path,
+                        engine: dict[str, str]) -> None:
+    bundle = wasm_bundle(tmp_path / "b", {"/hello.wasm": modules["hello"]}, ["/hello.wasm"],
+                         annotations=engine)
     before = snapshot(bundle)
     small = run(runtime, Node(tmp_path / "m", compile_memory="32Mi"), bundle)
     assert small.returncode == 1
@@ -194,6 +228,17 @@ def test_compile_bounds(runtime: Runtime, modules: dict[str, Path], tmp_path: Pa
     assert "cannot precompile /hello.wasm within cache.compile_timeout=0.001s" in slow.stderr
     assert snapshot(bundle) == before
     assert runtime.listed() == []
+    # Nothing of the stopped compile lives on (the engine's compiler process included).
+    leftovers = [p for p in Path("/proc").glob("[0-9]*/cmdline")
+                 if str(tmp_path / "t") in _read(p)]
+    assert leftovers == []
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_bytes().decode("utf-8", "replace")
+    except OSError:
+        return ""
 
 
 def test_pruning_and_admin_verbs(runtime: Runtime, modules: dict[str, Path],
@@ -247,3 +292,141 @@ def test_wasmtime_cli_uses_the_cache(runtime: Runtime, modules: dict[str, Path],
     [entry] = node.entries()
     assert entry["engine"] == "wasmtime-cli"
     _ = bundles  # builders shared with the other suites
+
+
+# -- WasmEdge: AOT code through the cache ----------------------------------------------
+
+
+
+def fib_module(tmp_path: Path, variant: str = "") -> Path:
+    """examples/modules/fib.c; a variant computes something else with the same code."""
+    source = tmp_path / f"fib{variant}.c"
+    text = (bundles.MODULE_SOURCES / "fib.c").read_text()
+    source.write_text(text.replace("? n :", f"? n{variant} :"))
+    return bundles.c_module(source, tmp_path / f"fib{variant}.wasm")
+
+
+def executed_instructions(stdout: str) -> int:
+    """WasmEdge's statistics (it logs to stdout): the Wasm instructions it interpreted;
+    AOT code without counters compiled in runs none of them itself."""
+    [count] = re.findall(r"Executed wasm instructions count: (\d+)", stdout)
+    return int(count)
+
+
+@needs_wasmedge
+def test_wasmedge_runs_aot_code_from_the_cache(runtime: Runtime, tmp_path: Path) -> None:
+    """The cached artifact is WasmEdge AOT code and the container runs it as such: the
+    interpreter executes ~100 000 instructions for fib(20), the AOT code none itself."""
+    fib = fib_module(tmp_path)
+    statistics = ('[engines.wasmedge]\noptions = ["--enable-all-statistics", '
+                  '"--log-level", "info"]\n')
+    cached = Node(tmp_path / "cached")
+    cached.config.write_text(cached.config.read_text() + statistics)
+    interpreted = Node(tmp_path / "interpreted")
+    interpreted.config.write_text('[cache]\ndir = ""\n' + statistics)
+    annotations = {"runwasm.io/engine": "wasmedge"}
+    bundle = wasm_bundle(tmp_path / "b", {"/fib.wasm": fib}, ["/fib.wasm", "20"],
+                         annotations=annotations)
+    log = tmp_path / "log"
+    miss = run(runtime, cached, bundle, log)
+    hit = run(runtime, cached, bundle, log)
+    # The plan named the bound artifact, so the engine ran it in AOT mode.
+    plan = json.loads(json.loads((bundle / "config.json").read_text())["process"]["args"][-1])
+    assert plan["artifact"] == "/.runwasm/module.cwasm"
+    plain = run(runtime, interpreted, bundle)
+    for result in (miss, hit, plain):
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert "fib=6765" in result.stdout
+    assert "cache miss: compiled /fib.wasm" in log.read_text()
+    assert "cache hit: /fib.wasm" in log.read_text()
+    assert executed_instructions(plain.stdout) > 100_000
+    assert executed_instructions(hit.stdout) < 1_000
+    [entry] = cached.entries()
+    assert entry["engine"] == "wasmedge" and "libwasmedge.so" in str(entry["build"])
+    artifact = cached.artifacts()[0].read_bytes()
+    assert artifact.startswith(fib.read_bytes())  # the module, then the native code
+    assert b"\x08wasmedge" in artifact[len(fib.read_bytes()):]
+
+
+@needs_wasmedge
+def test_wasmedge_compiles_the_module_alone(runtime: Runtime, tmp_path: Path) -> None:
+    """A module that brings an AOT section of its own (native code for another module's
+    functions, which `wasmedge --run-mode aot` would run unchecked) runs its own code,
+    interpreted and from the cache."""
+    from runwasm.engines.wasmedge import without_custom_sections
+
+    fib, other = fib_module(tmp_path), fib_module(tmp_path, "+1000")
+    wasmedge = registry_locate()
+    compiled = tmp_path / "other.aot.wasm"
+    subprocess.run([wasmedge, "compile", str(other), str(compiled)], check=True,
+                   capture_output=True)
+    smuggled = tmp_path / "smuggled.wasm"
+    smuggled.write_bytes(fib.read_bytes() + compiled.read_bytes()[len(other.read_bytes()):])
+    # The premise: WasmEdge in AOT mode runs the smuggled code.
+    direct = subprocess.run([wasmedge, "--run-mode", "aot", str(smuggled), "3"],
+                            capture_output=True, text=True, check=False)
+    assert "fib=3002" in direct.stdout, direct
+    bundle = wasm_bundle(tmp_path / "b", {"/fib.wasm": smuggled}, ["/fib.wasm", "3"],
+                         annotations={"runwasm.io/engine": "wasmedge"})
+    cached, uncached = Node(tmp_path / "cached"), Node(tmp_path / "off")
+    uncached.config.write_text('[cache]\ndir = ""\n')
+    for node in (cached, uncached):
+        result = run(runtime, node, bundle)
+        assert result.returncode == 0 and result.stdout == "fib=2\n", result
+    [artifact] = cached.artifacts()
+    data = artifact.read_bytes()
+    base = without_custom_sections(data, b"wasmedge")
+    assert base == fib.read_bytes()  # the image's section is gone: only runwasm's own
+    assert len(data) - len(base) < len(compiled.read_bytes())
+
+
+@needs_wasmedge
+def test_wasmedge_key_follows_the_engine_build(runtime: Runtime, modules: dict[str, Path],
+                                               tmp_path: Path) -> None:
+    """A changed libwasmedge (the compiler) is another build: a new entry."""
+    if not WASMEDGE_KITS:
+        pytest.skip("no WasmEdge kit in ../shared/wasmedge")
+    binary = install_wasmedge(tmp_path / "prefix")
+    node = Node(tmp_path / "n")
+    node.config.write_text(node.config.read_text() +
+                           f'[engines.wasmedge]\npath = "{binary}"\n')
+    bundle = wasm_bundle(tmp_path / "b", {"/hello.wasm": modules["hello"]}, ["/hello.wasm"],
+                         annotations={"runwasm.io/engine": "wasmedge"})
+    assert run(runtime, node, bundle).returncode == 0
+    library = binary.parent.parent / "lib" / "libwasmedge.so.0"
+    os.utime(library.resolve(), ns=(1, 1))
+    log = tmp_path / "log"
+    assert run(runtime, node, bundle, log).returncode == 0
+    assert "cache miss: compiled /hello.wasm" in log.read_text()
+    assert len(node.entries()) == 2 and len({e["module"] for e in node.entries()}) == 1
+
+
+@needs_wasmedge
+def test_wasmedge_compile_timeout_stops_the_compiler(runtime: Runtime, tmp_path: Path) -> None:
+    """At cache.compile_timeout the whole compile goes: `wasmedge compile` too."""
+    import time
+
+    import wasmtime
+
+    functions = "".join(f"(func (param i32) (result i32) local.get 0 i32.const {i} i32.mul "
+                        "i32.const 7 i32.add)" for i in range(20000))
+    big = tmp_path / "big.wasm"
+    big.write_bytes(wasmtime.wat2wasm(
+        f'(module (memory (export "memory") 1) {functions} (func (export "_start")))'))
+    node = Node(tmp_path / "n", compile_timeout="1s")
+    bundle = wasm_bundle(tmp_path / "b", {"/big.wasm": big}, ["/big.wasm"],
+                         annotations={"runwasm.io/engine": "wasmedge"})
+    started = time.monotonic()
+    result = run(runtime, node, bundle)
+    assert result.returncode == 1
+    assert "cannot precompile /big.wasm within cache.compile_timeout=1s" in result.stderr
+    assert time.monotonic() - started < 5
+    compilers = [p for p in Path("/proc").glob("[0-9]*/cmdline") if str(node.cache) in _read(p)]
+    assert compilers == []
+    assert node.artifacts() == []
+
+
+def registry_locate() -> str:
+    from runwasm.engines import registry
+
+    return registry.load("wasmedge").locate(registry.settings_for({}, "wasmedge")).executable

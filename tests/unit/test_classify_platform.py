@@ -5,8 +5,6 @@ handler strips `module.wasm.image/variant`."""
 
 from __future__ import annotations
 
-import os
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +28,7 @@ def spec(annotations: dict[str, str]) -> dict[str, Any]:
 
 @pytest.fixture
 def runwasm_binary(tmp_path: Path) -> Path:
-    """Stands for the runwasm that CRI-O runs (the path in platform_runtime_paths)."""
+    """Stands for the path in platform_runtime_paths (runwasm, or a wrapper of it)."""
     binary = tmp_path / "usr" / "bin" / "runwasm"
     put(binary.parent, "runwasm", b"#!/bin/sh\n")
     return binary
@@ -50,10 +48,9 @@ def elf_image(tmp_path: Path) -> Path:
     return rootfs
 
 
-def run(rootfs: Path, annotations: dict[str, str], self_path: Path | str,
-        config: NodeConfig | None = None) -> Decision:
-    return classify(spec(annotations), str(rootfs), config or NodeConfig(),
-                    self_path=str(self_path))
+def run(rootfs: Path, annotations: dict[str, str], config: NodeConfig | None = None
+        ) -> Decision:
+    return classify(spec(annotations), str(rootfs), config or NodeConfig())
 
 
 def test_both_keys_are_known() -> None:
@@ -62,7 +59,7 @@ def test_both_keys_are_known() -> None:
 
 @pytest.mark.parametrize("key", [NEW_KEY, OLD_KEY])
 def test_routed_here_runs_wasm(wasm_image: Path, runwasm_binary: Path, key: str) -> None:
-    decision = run(wasm_image, {key: str(runwasm_binary)}, runwasm_binary)
+    decision = run(wasm_image, {key: str(runwasm_binary)})
     assert decision.wasm is True
     assert decision.engine == "wasmtime"
     assert decision.module == "/app.wasm"
@@ -71,7 +68,7 @@ def test_routed_here_runs_wasm(wasm_image: Path, runwasm_binary: Path, key: str)
 
 @pytest.mark.parametrize("key", [NEW_KEY, OLD_KEY])
 def test_routed_here_elf_goes_to_runc(elf_image: Path, runwasm_binary: Path, key: str) -> None:
-    decision = run(elf_image, {key: str(runwasm_binary)}, runwasm_binary)
+    decision = run(elf_image, {key: str(runwasm_binary)})
     assert decision.wasm is False
     assert key in decision.reason and "ELF" in decision.reason
 
@@ -80,46 +77,41 @@ def test_routed_here_unknown_content_is_an_error(tmp_path: Path, runwasm_binary:
     rootfs = tmp_path / "rootfs"
     put(rootfs, "/app.wasm", b"plain text, not a program\n")
     with pytest.raises(RunwasmError, match=NEW_KEY):
-        run(rootfs, {NEW_KEY: str(runwasm_binary)}, runwasm_binary)
+        run(rootfs, {NEW_KEY: str(runwasm_binary)})
 
 
 def test_empty_value_means_no_platform_path(wasm_image: Path, runwasm_binary: Path) -> None:
     # CRI-O writes the annotation on every container, empty when no platform matched.
-    decision = run(wasm_image, {NEW_KEY: "", OLD_KEY: ""}, runwasm_binary)
+    decision = run(wasm_image, {NEW_KEY: "", OLD_KEY: ""})
     assert decision.wasm is False
     assert decision.reason == "no Wasm annotation"
 
 
-def test_another_runtime_path_is_not_ours(wasm_image: Path, runwasm_binary: Path,
-                                          tmp_path: Path) -> None:
-    other = put(tmp_path / "other", "crun", b"#!/bin/sh\n")
-    assert run(wasm_image, {NEW_KEY: str(other)}, runwasm_binary).wasm is False
-    assert run(wasm_image, {NEW_KEY: "/nonexistent/runwasm"}, runwasm_binary).wasm is False
-
-
-def test_symlinked_path_is_ours(wasm_image: Path, runwasm_binary: Path, tmp_path: Path) -> None:
-    link = tmp_path / "runwasm-link"
-    link.symlink_to(runwasm_binary)
-    assert run(wasm_image, {NEW_KEY: str(link)}, runwasm_binary).wasm is True
-    assert run(wasm_image, {NEW_KEY: str(runwasm_binary)}, link).wasm is True
-
-
-def test_hard_link_is_ours(wasm_image: Path, runwasm_binary: Path, tmp_path: Path) -> None:
-    hard = tmp_path / "runwasm-hard"
-    os.link(runwasm_binary, hard)
-    assert run(wasm_image, {NEW_KEY: str(hard)}, runwasm_binary).wasm is True
-
-
-def test_default_self_path_is_argv0(wasm_image: Path) -> None:
-    # In the handler, sys.argv[0] is the path conmon executed: the platform path itself.
-    decision = classify(spec({NEW_KEY: sys.argv[0]}), str(wasm_image), NodeConfig())
+@pytest.mark.parametrize("path", ["/usr/local/bin/runwasm-logging-shim",
+                                  "/usr/bin/env", "/nonexistent/wrapper.sh", "runwasm"])
+def test_any_platform_path_means_routed_here(wasm_image: Path, path: str) -> None:
+    # CRI-O sends create to the platform path only for an image that matched a platform;
+    # runwasm running that create means the path led here, whatever it names: a wrapper
+    # script, `env`, a symlink, a name on PATH. Its file is not compared with runwasm's.
+    decision = run(wasm_image, {NEW_KEY: path})
     assert decision.wasm is True
+    assert decision.reason.startswith(f"{NEW_KEY}={path}: /app.wasm is Wasm")
+
+
+def test_wrapper_script_routes_elf_to_runc(elf_image: Path, tmp_path: Path) -> None:
+    wrapper = put(tmp_path / "bin", "runwasm-wrapper", b"#!/bin/sh\nexec runwasm \"$@\"\n")
+    decision = run(elf_image, {NEW_KEY: str(wrapper)})
+    assert decision.wasm is False
+    assert "ELF" in decision.reason
+
+
+def test_blank_value_is_no_platform_path(wasm_image: Path) -> None:
+    assert run(wasm_image, {NEW_KEY: "  ", OLD_KEY: ""}).wasm is False
 
 
 def test_sandbox_stays_linux(wasm_image: Path, runwasm_binary: Path) -> None:
     decision = run(wasm_image, {NEW_KEY: str(runwasm_binary),
-                                "io.kubernetes.cri-o.ContainerType": "sandbox"},
-                   runwasm_binary)
+                                "io.kubernetes.cri-o.ContainerType": "sandbox"})
     assert decision.wasm is False
 
 
@@ -127,20 +119,20 @@ def test_explicit_compat_still_forces(elf_image: Path, runwasm_binary: Path) -> 
     # A handler that does allow module.wasm.image/variant: the pod's word wins.
     with pytest.raises(RunwasmError, match="module.wasm.image/variant=compat"):
         run(elf_image, {NEW_KEY: str(runwasm_binary),
-                        "module.wasm.image/variant": "compat"}, runwasm_binary)
+                        "module.wasm.image/variant": "compat"})
 
 
 def test_explicit_smart_annotation_named_in_reason(wasm_image: Path,
                                                    runwasm_binary: Path) -> None:
     decision = run(wasm_image, {NEW_KEY: str(runwasm_binary),
-                                "module.wasm.image/variant": "compat-smart"}, runwasm_binary)
+                                "module.wasm.image/variant": "compat-smart"})
     assert decision.wasm is True
     assert decision.reason.startswith("module.wasm.image/variant=compat-smart")
 
 
 def test_engine_annotation_picks_engine(wasm_image: Path, runwasm_binary: Path) -> None:
     decision = run(wasm_image, {NEW_KEY: str(runwasm_binary), "runwasm.io/engine": "wasm"},
-                   runwasm_binary, config=NodeConfig(default_engine="wasmtime"))
+                   config=NodeConfig(default_engine="wasmtime"))
     assert decision.wasm is True
     assert decision.engine == "wasmtime"
 
@@ -148,6 +140,6 @@ def test_engine_annotation_picks_engine(wasm_image: Path, runwasm_binary: Path) 
 def test_beats_node_annotations_mode_but_not_needed_in_smart_mode(
         wasm_image: Path, runwasm_binary: Path) -> None:
     smart = NodeConfig(path="/etc/runwasm/x.toml", detection="smart")
-    decision = run(wasm_image, {NEW_KEY: str(runwasm_binary)}, runwasm_binary, config=smart)
+    decision = run(wasm_image, {NEW_KEY: str(runwasm_binary)}, config=smart)
     assert decision.wasm is True
     assert decision.reason.startswith(NEW_KEY)

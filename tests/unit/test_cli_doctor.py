@@ -330,3 +330,22 @@ def test_crio_platform_to_another_runtime_is_not_ours(node: Node) -> None:
     code, checks = node.doctor()
     assert "CRI-O platform" not in checks
     assert checks["CRI-O handler"]["status"] == "fail"
+
+
+# ---------------------------------------------------------------------------------------
+# the running CRI-O (against a real one: tests/e2e/test_crio.py)
+
+
+def test_live_check_only_when_crio_runs_or_is_named(good: Node) -> None:
+    _, checks = good.doctor()
+    if not os.path.exists("/var/run/crio/crio.sock"):
+        assert "CRI-O running" not in checks
+
+
+def test_live_check_without_crio_fails_with_a_fix(good: Node, tmp_path: Path) -> None:
+    code, checks = good.doctor("--crio-socket", str(tmp_path / "no-crio.sock"))
+    assert code == 1
+    live = checks["CRI-O running"]
+    assert live["status"] == "fail"
+    assert "cannot ask CRI-O at" in live["detail"]
+    assert "start CRI-O" in live["fix"]

@@ -26,6 +26,9 @@ def assert_defaults(cfg: NodeConfig) -> None:
     assert cfg.detection == "annotations"
     assert cfg.log_file == ""
     assert cfg.log_level == "info"
+    assert cfg.log_target == "auto"
+    assert cfg.journal_socket == "/run/systemd/journal/socket"
+    assert cfg.syslog_socket == "/dev/log"
 
 
 def test_defaults() -> None:
@@ -215,6 +218,7 @@ def test_wrong_type(tmp_path: Path, text: str, key: str, kind: str) -> None:
         ('[wasm]\ndefault_engine = "wasm"\n', "wasm.default_engine", "wasm"),
         ('[wasm]\ndefault_engine = "v8"\n', "wasm.default_engine", "v8"),
         ('[log]\nlevel = "verbose"\n', "log.level", "verbose"),
+        ('[log]\ntarget = "stderr"\n', "log.target", "stderr"),
     ],
 )
 def test_bad_choice(tmp_path: Path, text: str, key: str, value: str) -> None:
@@ -223,6 +227,19 @@ def test_bad_choice(tmp_path: Path, text: str, key: str, value: str) -> None:
     message = str(info.value)
     assert key in message
     assert repr(value) in message
+
+
+def test_log_table(tmp_path: Path) -> None:
+    cfg = load(write(tmp_path, '[log]\ntarget = "journal"\njournal_socket = "/tmp/j.sock"\n'
+                               'syslog_socket = "/tmp/s.sock"\n'))
+    assert (cfg.log_target, cfg.journal_socket, cfg.syslog_socket) == (
+        "journal", "/tmp/j.sock", "/tmp/s.sock")
+
+
+def test_file_target_needs_a_file(tmp_path: Path) -> None:
+    with pytest.raises(RunwasmError, match="log.target = \"file\" needs log.file"):
+        load(write(tmp_path, '[log]\ntarget = "file"\n'))
+    assert load(write(tmp_path, '[log]\ntarget = "file"\nfile = "/x.log"\n')).log_file == "/x.log"
 
 
 @pytest.mark.parametrize("search", ["[]", '["runc", 1]', '["runc", ""]', "[[\"runc\"]]"])

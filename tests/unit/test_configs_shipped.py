@@ -130,7 +130,7 @@ def test_platform_routed_container_classifies_as_wasm(tmp_path: Path) -> None:
     spec = {"process": {"args": ["/app.wasm"], "cwd": "/", "env": []},
             "annotations": {"platform-runtime-path.crio.io": PACKAGE_PATH,
                             "io.kubernetes.cri-o.ContainerType": "container"}}
-    assert classify(spec, str(rootfs), NodeConfig(), self_path=PACKAGE_PATH).wasm is True
+    assert classify(spec, str(rootfs), NodeConfig()).wasm is True
 
 
 # ---------------------------------------------------------------------------------------

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from runwasm.engines.wasmedge import WasmEdge
 from runwasm.engines.wasmer import Wasmer
 from runwasm.engines.wasmtime_cli import WasmtimeCli
@@ -50,10 +52,30 @@ def test_values_starting_with_a_dash_stay_values() -> None:
 
 
 def test_wasmedge() -> None:
+    # The module runs through the link the engine view makes for argv[0] (app.wasm).
     assert WasmEdge().command(plan(limits=Limits(max_memory=(1 << 20) + 1)), ENV) == [
         "/opt/engine/bin/tool", "--dir", "/:/.app", "--dir", ".:/.app/work",
         "--env", "GREETING=hi there", "--env", "EMPTY=",
-        "--memory-page-limit", "16", "--", "/.app/bin/app.wasm", "--flag", "two words"]
+        "--memory-page-limit", "16", "--run-mode", "interpreter", "--log-level", "error",
+        "--", "/.runwasm/name/app.wasm", "--flag", "two words"]
+
+
+def test_wasmedge_runs_aot_code_only_from_the_cache() -> None:
+    argv = WasmEdge().command(plan(artifact="/.runwasm/module.cwasm", args=["/x/srv"]), [])
+    assert argv[argv.index("--run-mode") + 1] == "aot"
+    assert argv[-1] == "/.runwasm/name/srv.wasm"
+    argv = WasmEdge().command(plan(args=[]), [])
+    assert argv[argv.index("--run-mode") + 1] == "interpreter"
+    assert argv[-1] == "/.app/bin/app.wasm"  # no argv[0] to name it after
+
+
+@pytest.mark.parametrize(("arg0", "name"), [
+    ("/hello.wasm", "hello.wasm"), ("hello.wasm", "hello.wasm"), ("app", "app.wasm"),
+    ("/usr/bin/app.bin", "app.bin.wasm"), ("a.b.wasm", "a.b.wasm"), (".wasm", ".wasm.wasm"),
+    ("dir/", ""), ("", ""), ("x" * 250, "x" * 250 + ".wasm"), ("x" * 251, ""),
+    ("nul\0.wasm", "")])
+def test_wasmedge_module_name(arg0: str, name: str) -> None:
+    assert WasmEdge().module_name([arg0, "more"]) == name
 
 
 def test_wasmedge_tiny_memory_limit_is_one_page() -> None:

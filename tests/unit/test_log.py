@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import socket
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from runwasm.handler.log import Log, format_record
+from runwasm.handler.log import Log, format_record, journal_entry, parse_journal_entry
 
 TIME = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z"
 TEXT_RECORD = re.compile(r'time="(' + TIME + r')" level=(\w+) msg="((?:[^"\\]|\\.)*)"\n')
@@ -127,17 +130,18 @@ def test_log_without_path_writes_nothing(tmp_path: Path,
 
 def test_log_node_file_level(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     node = tmp_path / "node.log"
-    log = Log("", "json", node_file=str(node), node_level="warn")
+    log = Log("", "json", node_target="file", node_file=str(node), node_level="warn")
     log.info("skipped")
     log.record("warn", "kept warn")
     log.error("kept error")
+    assert not node.exists()  # held until the call hands over or fails
+    log.flush()
     capsys.readouterr()
     lines = node.read_text().splitlines()
-    assert len(lines) == 2
-    for line, (level, msg) in zip(lines, [("warn", "kept warn"), ("error", "kept error")]):
-        match = TEXT_RECORD.fullmatch(line + "\n")  # node log is always text
-        assert match is not None
-        assert (match.group(2), match.group(3)) == (level, msg)
+    assert len(lines) == 1  # one entry per call, at the worst level it holds
+    match = TEXT_RECORD.fullmatch(lines[0] + "\n")  # the node file is always text
+    assert match is not None
+    assert (match.group(2), match.group(3)) == ("error", "kept warn; kept error")
 
 
 def test_log_unwritable_path_is_ignored(tmp_path: Path,
@@ -156,3 +160,106 @@ def test_log_message_with_undecodable_path(tmp_path: Path, fmt: str,
     Log(str(path), fmt).error(f"runwasm: read {bad}: No such file or directory")
     assert "No such file" in capsys.readouterr().err
     assert path.read_bytes().count(b"\n") == 1
+
+
+# ---------------------------------------------------------------------------------------
+# journal and syslog: a socket of the test's own stands for journald / syslogd
+
+
+@pytest.fixture
+def listener(tmp_path: Path) -> Iterator[tuple[socket.socket, str]]:
+    path = str(tmp_path / "journal.sock")
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(path)
+    sock.settimeout(5)
+    try:
+        yield sock, path
+    finally:
+        sock.close()
+
+
+CONTAINER = "c0ffee" * 10 + "abcd"
+
+
+def test_journal_one_entry_per_call(listener: tuple[socket.socket, str]) -> None:
+    sock, path = listener
+    log = Log(container_id=CONTAINER, node_target="journal", journal_socket=path)
+    log.info("runwasm: wasm: module.wasm.image/variant=compat: /hello.wasm (core)")
+    log.info("runwasm: engine wasmtime 27.0.0")
+    log.flush()
+    log.flush()  # nothing held: nothing sent
+    fields = parse_journal_entry(sock.recv(65536))
+    assert fields == {
+        "MESSAGE": "wasm: module.wasm.image/variant=compat: /hello.wasm (core); "
+                   "engine wasmtime 27.0.0",
+        "PRIORITY": "6", "SYSLOG_IDENTIFIER": "runwasm",
+        "CONTAINER_ID": CONTAINER[:12], "CONTAINER_ID_FULL": CONTAINER}
+    sock.settimeout(0.2)
+    with pytest.raises(socket.timeout):
+        sock.recv(65536)
+
+
+def test_journal_error_priority_and_newlines(listener: tuple[socket.socket, str],
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    sock, path = listener
+    log = Log(node_target="journal", journal_socket=path)
+    log.error("runwasm: bad\nthing")
+    log.flush()
+    fields = parse_journal_entry(sock.recv(65536))
+    assert fields["MESSAGE"] == "bad\nthing"
+    assert fields["PRIORITY"] == "3"
+    assert "CONTAINER_ID" not in fields
+    assert capsys.readouterr().err == "runwasm: bad\nthing\n"
+
+
+def test_auto_prefers_journal_then_syslog(listener: tuple[socket.socket, str],
+                                         tmp_path: Path) -> None:
+    sock, path = listener
+    auto = Log(node_target="auto", journal_socket=path, syslog_socket="/nonexistent")
+    assert auto.resolved_target() == "journal"
+    no_journal = Log(node_target="auto", journal_socket=str(tmp_path / "none.sock"),
+                     syslog_socket=path)
+    assert no_journal.resolved_target() == "syslog"
+    assert Log(node_target="auto", node_file="/x.log").resolved_target() == "file"
+
+
+def test_syslog_line(listener: tuple[socket.socket, str]) -> None:
+    sock, path = listener
+    log = Log(container_id=CONTAINER, node_target="auto",
+              journal_socket="/nonexistent/journal", syslog_socket=path)
+    log.record("warn", "runwasm: careful")
+    log.flush()
+    line = sock.recv(65536).decode()
+    match = re.fullmatch(r"<28>\w{3} [ \d]\d \d\d:\d\d:\d\d runwasm\[(\d+)\]: "
+                         r"container (\w+): careful", line)
+    assert match is not None, line
+    assert int(match.group(1)) == os.getpid()
+    assert match.group(2) == CONTAINER
+
+
+def test_node_level_filters_and_none_sends_nothing(listener: tuple[socket.socket, str]
+                                                   ) -> None:
+    sock, path = listener
+    sock.settimeout(0.2)
+    for log in (Log(node_target="journal", journal_socket=path, node_level="error"),
+                Log(node_target="none", journal_socket=path)):
+        log.info("runwasm: quiet")
+        log.flush()
+        with pytest.raises(socket.timeout):
+            sock.recv(65536)
+
+
+def test_missing_socket_is_not_an_error(tmp_path: Path) -> None:
+    log = Log(node_target="journal", journal_socket=str(tmp_path / "gone.sock"))
+    log.info("runwasm: nowhere to go")
+    log.flush()  # must not raise
+
+
+def test_journal_entry_binary_form() -> None:
+    # journald's documented form for a value holding a newline: name, newline, 64-bit
+    # little-endian length, value, newline.
+    entry = journal_entry("info", "two\nlines", CONTAINER)
+    assert entry.startswith(b"MESSAGE\n" + (9).to_bytes(8, "little") + b"two\nlines\n")
+    assert parse_journal_entry(entry)["MESSAGE"] == "two\nlines"
+    with pytest.raises(ValueError):
+        parse_journal_entry(b"MESSAGE\n" + (99).to_bytes(8, "little") + b"short\n")

@@ -47,6 +47,7 @@ def test_json_shape() -> None:
         "kind": "module", "args": ["/app.wasm", "--flag", "é \"q\"\n"], "cwd": "/.app/srv",
         "readonly": False, "limits": {"max_memory": None, "timeout": None, "fuel": None},
         "executable": "", "options": [], "sockets": False, "artifact": "", "invoke": "",
+        "engine_env": [],
         "restore_env": {"HOME": None, "LC_CTYPE": None},
     }
 
