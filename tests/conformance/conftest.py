@@ -38,12 +38,18 @@ class SuiteRun:
         self.param = param
         self.session = session
         self.results: dict[str, list[str]] | None = None
+        self.error = ""  # why the run itself failed: every test of the engine reports it
 
     def failures(self, case: Case) -> list[str]:
-        if self.results is None:
+        if self.results is None and not self.error:
             selected = [item.callspec.params["case"] for item in self.session.items
                         if _params(item).get("suite") == self.param]
-            self.results = run_cases(self.engine, selected, self.engine.tmp / "cases")
+            try:
+                self.results = run_cases(self.engine, selected, self.engine.tmp / "cases")
+            except Exception as e:  # e.g. a bundle that cannot be built
+                self.error = f"the suite did not run on {self.engine.label}: {e!r}"
+        if self.results is None:
+            pytest.fail(self.error)
         return self.results[case.name]
 
 
