@@ -138,7 +138,7 @@ def prepare_exec(delegate: str, inv: Invocation) -> list[str] | None:
                 cwd=engine_view.inside(rootfs, rootfs_paths.resolve(rootfs, cwd)),
                 readonly=container_plan.readonly, limits=container_plan.limits,
                 executable=container_plan.executable, options=container_plan.options,
-                sockets=container_plan.sockets)
+                sockets=container_plan.sockets, env=list(process.get("env") or []))
     process["args"] = [*launcher, plan.to_json()]
     process["cwd"] = "/"
     new_args, _fd = rewrite_args(inv, container_id, jsonfast.dumps(process).encode())
