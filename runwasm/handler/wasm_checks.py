@@ -28,7 +28,7 @@ def check_id(root: str, container_id: str) -> None:
             or container_id.strip(_ID_CHARS)):
         raise RunwasmError(f"invalid container ID format: {ann.shown(container_id)}")
     if os.path.lexists(os.path.join(root, container_id)):
-        raise RunwasmError(f"container with id exists: {container_id}")
+        raise RunwasmError("container with given ID already exists")  # runc's words (1.1+)
 
 
 # runc accepts ids matching ^[\w+\-.]+$ (ASCII word characters, '+', '-', '.').

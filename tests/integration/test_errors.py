@@ -251,7 +251,7 @@ def test_id_in_use_is_refused_before_anything_is_written(
     assert runtime.create(first, container_id).returncode == 0
     second = wasm_bundle(tmp_path / "b", {"/app.wasm": modules["hello"]}, ["/app.wasm"])
     stderr = _refused_cleanly(runtime, second, "", container_id)
-    assert stderr == f"runwasm: container with id exists: {container_id}\n"
+    assert stderr == "runwasm: container with given ID already exists\n"
     assert runtime.state(container_id) is not None  # the first one is untouched
 
 

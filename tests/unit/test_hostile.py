@@ -396,7 +396,7 @@ def test_id_in_use_is_refused_before_anything_is_written(
     (root / "taken").mkdir(parents=True)
     bundle = write_bundle(tmp_path / "b", base_spec, hello)
     assert error_of(bundle, root=str(root), container_id="taken") == (
-        "container with id exists: taken")
+        "container with given ID already exists")
 
 
 @pytest.mark.parametrize("container_id", ["a/b", "..", ".", "x y", "é", "a\0b", "/"])
