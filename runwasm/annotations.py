@@ -32,3 +32,18 @@ FEATURES: Final = {
     VARIANT: "|".join(VARIANT_VALUES),
     HANDLER: "|".join(HANDLER_VALUES),
 }
+
+
+MAX_SHOWN: Final = 64  # characters of a value echoed in a message
+
+
+def shown(value: object, *, quote: bool = True, limit: int = MAX_SHOWN) -> str:
+    """A value for a one-line message: escaped like repr(), cut after `limit`
+    characters (an annotation may be megabytes long)."""
+    text = value if isinstance(value, str) else str(value)
+    out = repr(text[:limit])[1:-1]
+    cut = len(text) > limit or len(out) > limit
+    out = out[:limit]
+    if quote:
+        out = f"'{out}'"
+    return f"{out}... ({len(text)} characters)" if cut else out

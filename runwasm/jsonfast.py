@@ -40,7 +40,8 @@ except (ImportError, AttributeError):  # pragma: no cover - CPython always has i
 
 
 def loads(text: str | bytes) -> Any:
-    """Parse a JSON document; ValueError on malformed input."""
+    """Parse a JSON document; ValueError, with a one-line message of bounded length, on
+    any input the grammar rejects or the parser cannot hold (nesting, huge numbers)."""
     if isinstance(text, bytes):
         text = text.decode("utf-8-sig")
     if _scan is None:  # pragma: no cover
@@ -52,15 +53,47 @@ def loads(text: str | bytes) -> Any:
         value, end = _scan(text, start)
     except StopIteration as e:
         raise ValueError(f"invalid JSON at offset {e.value}") from None
+    except RecursionError:
+        raise ValueError("JSON nested too deeply") from None
+    except SystemError:
+        raise ValueError(_explain(text, start)) from None
+    except ValueError as e:  # a JSONDecodeError, or int() refusing a huge number
+        raise ValueError(_bounded(str(e))) from None
     if text[end:].strip(_WS):
         raise ValueError(f"extra data after JSON at offset {end}")
     return value
 
 
+def _explain(text: str, start: int) -> str:
+    """Why `text` is not JSON. The C scanner reports its errors through
+    json.decoder.JSONDecodeError, and only once that module is loaded: without it, a
+    malformed string or object comes out as a SystemError. Load it (on this error path
+    only, it costs ~15 ms) and scan again for the message."""
+    import json.decoder  # noqa: F401
+
+    try:
+        _scan(text, start)
+    except StopIteration as e:
+        return f"invalid JSON at offset {e.value}"
+    except RecursionError:
+        return "JSON nested too deeply"
+    except (ValueError, SystemError) as e:
+        return _bounded(str(e))
+    return "invalid JSON"  # pragma: no cover - the first scan failed
+
+
+def _bounded(message: str, limit: int = 200) -> str:
+    line = message.splitlines()[0] if message else "invalid JSON"
+    return line if len(line) <= limit else line[:limit] + "..."
+
+
 def dumps(value: Any) -> str:
-    """Compact, ASCII-only JSON."""
+    """Compact, ASCII-only JSON; ValueError for a value nested too deeply to encode."""
     if _encode is None:  # pragma: no cover
         import json
 
         return json.dumps(value, separators=(",", ":"))
-    return "".join(_encode(value, 0))
+    try:
+        return "".join(_encode(value, 0))
+    except RecursionError:
+        raise ValueError("JSON nested too deeply") from None

@@ -5,6 +5,7 @@ Parsed without `re` (hot path). Invalid values are errors that name the key.
 
 from __future__ import annotations
 
+from runwasm.annotations import shown
 from runwasm.errors import RunwasmError
 from runwasm.plan import Limits
 
@@ -24,6 +25,8 @@ _QUANTITY: Final = {
     "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "P": 10**15, "E": 10**18, "": 1,
 }
 _DURATION: Final = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "": 1.0}
+_MAX_VALUE: Final = (1 << 63) - 1  # bytes or fuel: what an engine's 64-bit counter holds
+_MAX_SECONDS: Final = 100 * 365 * 86400.0
 
 
 def _what(key: str) -> str:
@@ -44,32 +47,35 @@ def parse_quantity(key: str, text: str, *, allow_zero: bool = False) -> int:
     """`64Mi`, `1G`, `1048576` -> bytes."""
     split = _split_number(text.strip())
     if split is None or split[1] not in _QUANTITY or split[0] < 0 or (
-            split[0] == 0 and not allow_zero):
-        raise RunwasmError(f"invalid {_what(key)}{key}={text!r}: expected a quantity such as "
-                           "64Mi, 1Gi or 500M")
+            split[0] == 0 and not allow_zero) or split[0] * _QUANTITY[split[1]] > _MAX_VALUE:
+        raise RunwasmError(f"invalid {_what(key)}{key}={shown(text)}: expected a quantity "
+                           "such as 64Mi, 1Gi or 500M")
     return int(split[0] * _QUANTITY[split[1]])
 
 
 def parse_duration(key: str, text: str) -> float:
     """`30s`, `500ms`, `2m`, `1h`, `1.5` (seconds) -> seconds."""
     split = _split_number(text.strip())
-    if split is None or split[1] not in _DURATION or split[0] <= 0:
-        raise RunwasmError(f"invalid {_what(key)}{key}={text!r}: expected a duration such as "
-                           "30s, 500ms or 2m")
+    if split is None or split[1] not in _DURATION or split[0] <= 0 or (
+            split[0] * _DURATION[split[1]] > _MAX_SECONDS):
+        raise RunwasmError(f"invalid {_what(key)}{key}={shown(text)}: expected a duration "
+                           "such as 30s, 500ms or 2m")
     return split[0] * _DURATION[split[1]]
 
 
 def parse_count(key: str, text: str) -> int:
     value = text.strip()
-    if not value.isdigit() or int(value) <= 0:
-        raise RunwasmError(f"invalid annotation {key}={text!r}: expected a positive integer")
+    if not (value.isascii() and value.isdigit()) or len(value) > 19 or not (
+            0 < int(value) <= _MAX_VALUE):
+        raise RunwasmError(f"invalid annotation {key}={shown(text)}: expected a positive "
+                           "integer")
     return int(value)
 
 
 def parse_bool(key: str, text: str) -> bool:
     value = text.strip().lower()
     if value not in ("true", "false"):
-        raise RunwasmError(f"invalid annotation {key}={text!r}: expected true or false")
+        raise RunwasmError(f"invalid annotation {key}={shown(text)}: expected true or false")
     return value == "true"
 
 

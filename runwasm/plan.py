@@ -10,15 +10,52 @@ from runwasm import jsonfast
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Mapping
     from typing import Any, Final
 
 APP_ROOT: Final = "/.app"
 VERSION: Final = 1
+# What the container's start-up sets in the launcher's environment on its own: runc sets
+# HOME when process.env has none or an empty one, and the interpreter's locale coercion
+# (PEP 538, which -I cannot turn off) sets LC_CTYPE. The plan records what process.env held
+# for them, so the guest gets exactly process.env.
+STARTUP_SET: Final = ("HOME", "LC_CTYPE")
 
 
 def guest_path(path: str) -> str:
     """A launcher-side path under APP_ROOT as the guest (and the pod's author) knows it."""
     return path[len(APP_ROOT):] if path.startswith(APP_ROOT + "/") else path
+
+
+def startup_restore(env: list[str]) -> dict[str, str | None]:
+    """What the launcher must put back: {name: its value in process.env, None if absent}
+    for each variable the start-up may have set or changed."""
+    values: dict[str, str] = {}
+    for entry in env:
+        if not isinstance(entry, str):
+            continue  # runc refuses such a spec itself
+        name, sep, value = entry.partition("=")
+        if sep and name in STARTUP_SET:
+            values[name] = value  # the last one wins, as runc dedups
+    restore: dict[str, str | None] = {"LC_CTYPE": values.get("LC_CTYPE")}
+    if not values.get("HOME"):  # runc leaves a non-empty HOME alone
+        restore["HOME"] = values.get("HOME")
+    return restore
+
+
+def guest_environment(environ: Mapping[str, str], restore: dict[str, str | None]
+                      ) -> list[tuple[str, str]]:
+    """The launcher's environment (process.env after runc and the interpreter) with the
+    start-up's own changes undone, in process.env's order."""
+    env: list[tuple[str, str]] = []
+    for name, value in environ.items():
+        if name in restore:
+            original = restore[name]
+            if original is None:
+                continue  # added by the start-up
+            value = original
+        env.append((name, value))
+    return env
 
 
 class Limits:
@@ -42,13 +79,14 @@ class Limits:
 
 class Plan:
     __slots__ = ("engine", "module", "kind", "args", "cwd", "readonly", "limits",
-                 "executable", "options", "sockets", "artifact", "invoke", "engine_env")
+                 "executable", "options", "sockets", "artifact", "invoke", "engine_env",
+                 "restore_env")
 
     def __init__(self, *, engine: str, module: str, kind: str, args: list[str],
                  cwd: str, readonly: bool, limits: Limits | None = None,
                  executable: str = "", options: list[str] | None = None,
                  sockets: bool = False, artifact: str = "", invoke: str = "",
-                 engine_env: list[str] | None = None) -> None:
+                 engine_env: list[str] | None = None, env: list[str] | None = None) -> None:
         self.engine = engine
         self.module = module  # launcher-side path, under APP_ROOT
         self.kind = kind  # runwasm.wasmfile kind: module, component or wat
@@ -65,6 +103,8 @@ class Plan:
         self.invoke = invoke
         # CLI engines: NAME=VALUE for the engine process itself (never the guest's)
         self.engine_env = engine_env or []
+        # from process.env (`env`): what the launcher undoes of the start-up's own changes
+        self.restore_env = startup_restore(env or [])
 
     def to_json(self) -> str:
         return jsonfast.dumps({
@@ -73,6 +113,7 @@ class Plan:
             "limits": self.limits.to_dict(), "executable": self.executable,
             "options": self.options, "sockets": self.sockets, "artifact": self.artifact,
             "invoke": self.invoke, "engine_env": self.engine_env,
+            "restore_env": self.restore_env,
         })
 
     @classmethod
@@ -82,10 +123,15 @@ class Plan:
             raise ValueError("plan is not a JSON object")
         if data.get("v") != VERSION:
             raise ValueError(f"plan version {data.get('v')!r}, expected {VERSION}")
-        return cls(engine=data["engine"], module=data["module"], kind=data["kind"],
+        plan = cls(engine=data["engine"], module=data["module"], kind=data["kind"],
                    args=list(data["args"]), cwd=data["cwd"], readonly=bool(data["readonly"]),
                    limits=Limits.from_dict(data.get("limits") or {}),
                    executable=data.get("executable", ""), options=list(data.get("options", [])),
                    sockets=bool(data.get("sockets", False)),
                    artifact=data.get("artifact", ""), invoke=data.get("invoke", ""),
                    engine_env=list(data.get("engine_env", [])))
+        restore = data.get("restore_env") or {}
+        if not isinstance(restore, dict):
+            raise ValueError("plan restore_env is not a JSON object")
+        plan.restore_env = dict(restore)
+        return plan

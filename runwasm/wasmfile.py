@@ -7,6 +7,7 @@ engine is loaded, so a corrupt or truncated module fails `create` cleanly.
 from __future__ import annotations
 
 from runwasm.errors import RunwasmError
+from runwasm.files import open_regular
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -16,9 +17,13 @@ MAGIC: Final = b"\0asm"
 CORE_VERSION: Final = b"\x01\x00\x00\x00"
 COMPONENT_VERSION: Final = b"\x0d\x00\x01\x00"  # version 0x0d, layer 1
 _CUSTOM_SECTION: Final = 0
+_IMPORT_SECTION: Final = 2
 _EXPORT_SECTION: Final = 7
 _LAST_SECTION: Final = 13  # tag section (exception handling)
 _FUNC_EXPORT: Final = 0
+# wasmparser's (Wasmtime's) limits; also what bounds the handler's walk of a hostile file
+MAX_ENTRIES: Final = 100_000  # imports, or exports
+MAX_SECTIONS: Final = 100_000
 
 # Kinds returned by sniff().
 MODULE, COMPONENT, WAT, ELF, SCRIPT, UNKNOWN = (
@@ -54,7 +59,8 @@ def _looks_like_wat(head: bytes) -> bool:
 
 
 def sniff_file(path: str) -> str:
-    with open(path, "rb") as f:
+    """The kind of the regular file at `path`; OSError if it is anything else."""
+    with open_regular(path) as f:
         kind = sniff(f.read(512), path)
         if kind == ELF and _has_wasmtime_section(f):
             return PRECOMPILED
@@ -69,8 +75,12 @@ def _has_wasmtime_section(f: BinaryIO) -> bool:
 
 
 def _leb_u32(f: BinaryIO) -> int:
+    return _leb(f, 5)
+
+
+def _leb(f: BinaryIO, max_bytes: int) -> int:
     result = shift = 0
-    for _ in range(5):
+    for _ in range(max_bytes):
         byte = f.read(1)
         if not byte:
             raise EOFError
@@ -81,22 +91,96 @@ def _leb_u32(f: BinaryIO) -> int:
     raise ValueError("LEB128 integer too long")
 
 
+def _count(f: BinaryIO, what: str) -> int:
+    count = _leb_u32(f)
+    if count > MAX_ENTRIES:
+        raise ValueError(f"{count} {what}, more than engines allow ({MAX_ENTRIES})")
+    return count
+
+
+def _name(f: BinaryIO) -> str:
+    return f.read(_leb_u32(f)).decode("utf-8", "replace")
+
+
+class Interface:
+    """A core module's exported function names and its imports."""
+
+    __slots__ = ("exports", "imports")
+
+    def __init__(self) -> None:
+        self.exports: set[str] = set()
+        # (module, name, kind) in order; kind as IMPORT_KINDS names it
+        self.imports: list[tuple[str, str, str]] = []
+
+
+IMPORT_KINDS: Final = ("function", "table", "memory", "global", "tag")
+_REF_WITH_HEAP_TYPE: Final = (0x63, 0x64)  # (ref null ht), (ref ht): a heap type follows
+
+
+def _skip_limits(f: BinaryIO) -> None:
+    flags = f.read(1)[0]
+    _leb(f, 10)
+    if flags & 0x01:
+        _leb(f, 10)
+    if flags & 0x08:  # custom page size
+        _leb_u32(f)
+
+
+def _skip_value_type(f: BinaryIO) -> None:
+    if f.read(1)[0] in _REF_WITH_HEAP_TYPE:
+        _leb(f, 5)  # s33 heap type
+
+
+def _read_imports(f: BinaryIO, imports: list[tuple[str, str, str]]) -> bool:
+    """Read an import section; False if a descriptor is of a kind not known here (the
+    rest of the section is then not read: the engine judges it)."""
+    for _ in range(_count(f, "imports")):
+        module, name = _name(f), _name(f)
+        kind = f.read(1)[0]
+        if kind >= len(IMPORT_KINDS):
+            return False
+        imports.append((module, name, IMPORT_KINDS[kind]))
+        if kind == 0:  # function: type index
+            _leb_u32(f)
+        elif kind == 1:  # table: reference type, limits
+            _skip_value_type(f)
+            _skip_limits(f)
+        elif kind == 2:  # memory: limits
+            _skip_limits(f)
+        elif kind == 3:  # global: value type, mutability
+            _skip_value_type(f)
+            f.read(1)
+        else:  # tag: attribute, type index
+            f.read(1)
+            _leb_u32(f)
+    return True
+
+
 def function_exports(path: str, name: str = "") -> set[str]:
-    """Walk a core module's sections; its exported function names.
+    """A core module's exported function names (see read_interface)."""
+    return read_interface(path, name).exports
+
+
+def read_interface(path: str, name: str = "") -> Interface:
+    """Walk a core module's sections; its exported function names and its imports.
 
     Raises RunwasmError naming the file (as `name`, e.g. its path in the image) when
     the sections do not tile it exactly (truncated, padded or corrupt).
     """
-    exports: set[str] = set()
+    found = Interface()
     shown = name or path
     try:
-        with open(path, "rb") as f:
+        with open_regular(path) as f:
             size = f.seek(0, 2)
             f.seek(0)
             header = f.read(8)
             if header[:4] != MAGIC or header[4:8] != CORE_VERSION:
                 raise ValueError("not a WebAssembly core module (bad header)")
+            sections = 0
             while f.tell() < size:
+                sections += 1
+                if sections > MAX_SECTIONS:
+                    raise ValueError(f"more than {MAX_SECTIONS} sections")
                 section = f.read(1)[0]
                 length = _leb_u32(f)
                 start = f.tell()
@@ -106,13 +190,16 @@ def function_exports(path: str, name: str = "") -> set[str]:
                     raise ValueError(f"unknown section id {section}")
                 if section == _CUSTOM_SECTION and (length == 0 or _leb_u32(f) > length - 1):
                     raise ValueError("custom section without a valid name")
+                if section == _IMPORT_SECTION:
+                    if _read_imports(f, found.imports) and f.tell() != start + length:
+                        raise ValueError("import section is malformed")
                 if section == _EXPORT_SECTION:
-                    for _ in range(_leb_u32(f)):
-                        export = f.read(_leb_u32(f)).decode("utf-8", "replace")
+                    for _ in range(_count(f, "exports")):
+                        export = _name(f)
                         kind = f.read(1)
                         _leb_u32(f)
                         if kind and kind[0] == _FUNC_EXPORT:
-                            exports.add(export)
+                            found.exports.add(export)
                     if f.tell() != start + length:
                         raise ValueError("export section is malformed")
                 f.seek(start + length)
@@ -122,4 +209,4 @@ def function_exports(path: str, name: str = "") -> set[str]:
         raise RunwasmError(f"module {shown} is corrupt: {e}") from None
     except OSError as e:
         raise RunwasmError(f"module {shown}: {e.strerror}") from None
-    return exports
+    return found

@@ -18,6 +18,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any, ClassVar, Final
 
+    from runwasm.engines.imports import Imports
     from runwasm.plan import Limits, Plan
 
 # Exit codes the launcher uses besides the guest's own (documented in the README).
@@ -88,6 +89,8 @@ class Engine(abc.ABC):
     name: ClassVar[str]
     capabilities: ClassVar[frozenset[str]]
     description: ClassVar[str] = ""
+    # What a core module may import (runwasm.engines.imports); None: not checked.
+    imports: ClassVar[Imports | None] = None
 
     # -- host side ---------------------------------------------------------------------
 
@@ -98,6 +101,10 @@ class Engine(abc.ABC):
     def supported(self, installation: Installation) -> frozenset[str]:
         """What this installation can do (an adapter with two modes may narrow it)."""
         return self.capabilities
+
+    def provided_imports(self, installation: Installation) -> Imports | None:
+        """What this installation links for a core module (see `imports`)."""
+        return self.imports
 
     def version(self, settings: EngineSettings) -> str:
         """The engine's version (may run the engine; not for the hot path)."""

@@ -2,7 +2,7 @@
 binding exists).
 
 Syntax (`wasmedge [OPTIONS] [--] WASM_OR_SO [ARG ...]`): `--dir GUEST:HOST`,
-`--env NAME=VALUE`, `--memory-page-limit PAGES` (64 KiB pages), `--run-mode
+`--env=NAME=VALUE`, `--memory-page-limit PAGES` (64 KiB pages), `--run-mode
 interpreter|aot`. WasmEdge exits with the guest's exit code; its sockets extension is
 built in. Wall-clock timeouts are the launcher's (uniform across engines), not
 `--time-limit`.
@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import os
 
+from runwasm.engines import imports as engine_imports
 from runwasm.engines.base import (
     MAX_MEMORY,
     MODULE_NAMES,
@@ -64,6 +65,7 @@ class WasmEdge(ChildProcessEngine):
     executable_name = "wasmedge"
     default_locations = ("~/.wasmedge/bin/wasmedge",)  # WasmEdge's installer, without -p
     capabilities = frozenset({WASI_P1, SOCKETS, MAX_MEMORY, TIMEOUT, PRECOMPILE})
+    imports = engine_imports.WASMEDGE
 
     # -- host side ---------------------------------------------------------------------
 
@@ -149,8 +151,7 @@ class WasmEdge(ChildProcessEngine):
 
     def command(self, plan: Plan, env: list[tuple[str, str]]) -> list[str]:
         argv = [plan.executable, "--dir", f"/:{APP_ROOT}", "--dir", f".:{plan.cwd}"]
-        for key, value in env:
-            argv += ["--env", f"{key}={value}"]
+        argv += [f"--env={key}={value}" for key, value in env]  # '-'-led values stay values
         if plan.limits.max_memory is not None:
             argv += ["--memory-page-limit", str(max(1, plan.limits.max_memory // _PAGE))]
         # AOT code only from runwasm's cache; the interpreter for everything else.
@@ -159,8 +160,12 @@ class WasmEdge(ChildProcessEngine):
         # has exactly its own output there (no warnings).
         argv += ["--log-level", "error"]
         argv += plan.options
-        name = self.module_name(plan.args)
-        module = f"{MODULE_NAMES}/{name}" if name else plan.artifact or plan.module
+        target = plan.artifact or plan.module
+        link = f"{MODULE_NAMES}/{self.module_name(plan.args)}"
+        try:  # the create's link; an exec'd module has none (or another's by its name)
+            module = link if os.readlink(link) == target else target
+        except OSError:
+            module = target
         return [*argv, "--", module, *plan.args[1:]]
 
 

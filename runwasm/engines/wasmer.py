@@ -4,8 +4,11 @@ executable as a child of the launcher.
 The Python package has native wheels only up to Python 3.10, so the node config names
 an interpreter that has it (`[engines.wasmer] python = ".../bin/python3.10"`); the
 launcher then runs on that interpreter. Without one, `wasmer run` is used:
-`--mapdir GUEST:HOST`, `--env NAME=VALUE`, `--net` for sockets, then the module, `--`
+`--mapdir GUEST:HOST`, `--env=NAME=VALUE`, `--net` for sockets, then the module, `--`
 and its arguments.
+
+The package is Wasmer 2.1.1, whose WASI has known gaps (README, "WASI test suite"): preopen
+names read one byte too long (a trailing NUL), no sock_shutdown, no poll_oneoff on clocks.
 
 Neither can interrupt running wasm from inside: the package even holds the GIL while
 wasm runs. So the in-process guest runs in a forked child of the launcher, which SIGTERM
@@ -18,6 +21,7 @@ import os
 import signal
 import sys
 
+from runwasm.engines import imports as engine_imports
 from runwasm.engines.base import (
     EXIT_LAUNCH,
     EXIT_TRAP,
@@ -49,6 +53,7 @@ class Wasmer(ChildProcessEngine):
     executable_name = "wasmer"
     capabilities = frozenset({WASI_P1, SOCKETS, TIMEOUT, PRECOMPILE})
     python_capabilities = frozenset({WASI_P1, TIMEOUT, PRECOMPILE})
+    imports = engine_imports.WASMER
 
     # -- host side ---------------------------------------------------------------------
 
@@ -86,8 +91,7 @@ class Wasmer(ChildProcessEngine):
     def command(self, plan: Plan, env: list[tuple[str, str]]) -> list[str]:
         argv = [plan.executable, "run", "--mapdir", f"/:{APP_ROOT}",
                 "--mapdir", f".:{plan.cwd}"]
-        for key, value in env:
-            argv += ["--env", f"{key}={value}"]
+        argv += [f"--env={key}={value}" for key, value in env]  # '-'-led values stay values
         if plan.sockets:
             argv.append("--net")
         argv += plan.options

@@ -1,6 +1,7 @@
 """Wasmtime's `wasmtime` executable (`wasmtime run`), as a child of the launcher.
 
-Syntax (wasmtime 14+): `--dir HOST::GUEST`, `--env NAME=VALUE`, `--argv0 NAME`,
+Syntax (wasmtime 14+): `--dir HOST::GUEST`, `--env=NAME=VALUE`, `--argv0=NAME` (the
+`=` form, so a value starting with `-` is not taken for an option),
 `-W max-memory-size=N,trap-on-grow-failure=y`, `-W fuel=N`, `-S inherit-network=y`,
 then `--`, the module and its arguments. The guest's exit code is wasmtime's; a trap
 exits 1 with a multi-line report, which the launcher reads to exit 134 (as SIGABRT
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import os
 
+from runwasm.engines import imports as engine_imports
 from runwasm.engines.base import (
     COMPONENTS,
     FUEL,
@@ -38,6 +40,7 @@ class WasmtimeCli(ChildProcessEngine):
     executable_name = "wasmtime"
     capabilities = frozenset({WASI_P1, COMPONENTS, SOCKETS, MAX_MEMORY, TIMEOUT, FUEL,
                               PRECOMPILE})
+    imports = engine_imports.WASMTIME_CLI
     trap_markers = ("error while executing at wasm backtrace", "wasm trap:")
     fuel_markers = ("all fuel consumed",)
     memory_markers = ("forcing trap when growing memory", "forcing a memory growth failure")
@@ -67,8 +70,8 @@ class WasmtimeCli(ChildProcessEngine):
         # root-owned cache is the only place compiled code may come from).
         argv = [plan.executable, "run", "-C", "cache=n", "--dir", f"{APP_ROOT}::/",
                 "--dir", f"{plan.cwd}::."]
-        for key, value in env:
-            argv += ["--env", f"{key}={value}"]
+        # `--opt=value` throughout: a value starting with '-' stays a value.
+        argv += [f"--env={key}={value}" for key, value in env]
         if plan.limits.max_memory is not None:
             argv += ["-W", f"max-memory-size={plan.limits.max_memory},trap-on-grow-failure=y"]
         if plan.limits.fuel is not None:
@@ -77,7 +80,7 @@ class WasmtimeCli(ChildProcessEngine):
             argv += ["-S", "inherit-network=y,tcp=y,udp=y,allow-ip-name-lookup=y"]
         argv += plan.options
         if plan.args:
-            argv += ["--argv0", plan.args[0]]
+            argv.append(f"--argv0={plan.args[0]}")
         if plan.artifact:  # only ever runwasm's cache, or an image the node allows
             return [*argv, "--allow-precompiled", "--", plan.artifact, *plan.args[1:]]
         return [*argv, "--", plan.module, *plan.args[1:]]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import sys
 
+from runwasm.engines import imports as engine_imports
 from runwasm.engines.base import (
     COMPONENTS,
     EXIT_FUEL,
@@ -46,6 +47,7 @@ class WasmtimeInProcess(Engine):
     description = "Wasmtime in-process (the wasmtime Python package)"
     capabilities = frozenset({WASI_P1, COMPONENTS, MAX_MEMORY, TIMEOUT, FUEL, PRECOMPILE,
                               INVOKE})
+    imports = engine_imports.WASMTIME
 
     def __init__(self) -> None:
         self._engine: Any = None

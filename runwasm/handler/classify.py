@@ -16,7 +16,6 @@ sidecars working.
 from __future__ import annotations
 
 from runwasm import annotations as ann
-from runwasm import wasmfile
 from runwasm.errors import RunwasmError
 from runwasm.handler import rootfs as rootfs_paths
 
@@ -47,7 +46,7 @@ def _value(annotations: dict[str, str], key: str, allowed: tuple[str, ...]) -> s
     value = value.strip()
     if value not in allowed:
         raise RunwasmError(
-            f"invalid annotation {key}={value!r}: expected one of {', '.join(allowed)}"
+            f"invalid annotation {key}={ann.shown(value)}: expected one of {', '.join(allowed)}"
         )
     return value
 
@@ -65,7 +64,7 @@ def _engine_annotation(annotations: dict[str, str]) -> str | None:
 
     known = names()
     if value not in known:
-        raise RunwasmError(f"invalid annotation {ann.ENGINE}={value!r}: unknown engine "
+        raise RunwasmError(f"invalid annotation {ann.ENGINE}={ann.shown(value)}: unknown engine "
                            f"(known: {', '.join([ann.DEFAULT_ENGINE, *known])})")
     return value
 
@@ -136,21 +135,24 @@ def _platform_routed(annotations: dict[str, str]) -> str | None:
 
 
 def _entrypoint(spec: dict[str, Any], rootfs: str) -> tuple[str, str] | None:
-    process = spec.get("process") or {}
-    args = process.get("args") or []
+    from runwasm.handler.spec_fields import entrypoint_fields
+
+    args, cwd, env = entrypoint_fields(spec)
     if not args:
         return None
-    cwd = process.get("cwd") or "/"
     try:
-        found = rootfs_paths.find_program(rootfs, args[0], cwd, process.get("env") or [])
+        found = rootfs_paths.find_program(rootfs, args[0], cwd, env)
         if found is None:
             return None
         return found, rootfs_paths.resolve(rootfs, found)
     except OSError as e:
-        raise RunwasmError(f"resolve entrypoint {args[0]} in the image: {e.strerror}") from None
+        raise RunwasmError(f"resolve entrypoint {ann.shown(args[0], quote=False)} in the "
+                           f"image: {e.strerror}") from None
 
 
 def _sniff(spec: dict[str, Any], rootfs: str, engine: str, why: str) -> Decision:
+    from runwasm import wasmfile  # (not on the path of a container without annotations)
+
     entry = _entrypoint(spec, rootfs)
     if entry is None:
         return Decision(False, f"{why}: entrypoint not found in the image, left to runc")
@@ -170,13 +172,16 @@ def _sniff(spec: dict[str, Any], rootfs: str, engine: str, why: str) -> Decision
 
 
 def _forced(spec: dict[str, Any], rootfs: str, engine: str, why: str) -> Decision:
-    process = spec.get("process") or {}
-    args = process.get("args") or []
+    from runwasm import wasmfile
+    from runwasm.handler.spec_fields import entrypoint_fields
+
+    args = entrypoint_fields(spec)[0]
     if not args:
         raise RunwasmError(f"{why}: process.args is empty, no module to run")
     entry = _entrypoint(spec, rootfs)
     if entry is None:
-        raise RunwasmError(f"{why}: module {args[0]} not found in the image")
+        raise RunwasmError(f"{why}: module {ann.shown(args[0], quote=False)} not found in the "
+                           "image")
     module, host = entry
     try:
         kind = wasmfile.sniff_file(host)

@@ -9,21 +9,27 @@ from __future__ import annotations
 
 import os
 
-from runwasm import jsonfast, wasmfile
+from runwasm import annotations as ann
+from runwasm import jsonfast
 from runwasm.errors import RunwasmError
-from runwasm.files import write_atomic
+from runwasm.files import open_regular, write_atomic
 from runwasm.handler import classify as classification
-from runwasm.handler import engine_view
+from runwasm.handler import engine_view, spec_fields
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any
+    from typing import Any, Final
 
     from runwasm.config import NodeConfig
     from runwasm.engines.base import Engine, EngineSettings, Installation
     from runwasm.handler.classify import Decision
     from runwasm.handler.log import Log
     from runwasm.plan import Limits
+    from runwasm.wasmfile import Interface
+
+# The annotations classification reads, for every container.
+CLASSIFY_KEYS: Final = (ann.ENGINE, ann.VARIANT, ann.HANDLER, *ann.SANDBOX_KEYS,
+                        *classification.PLATFORM_RUNTIME_PATH_KEYS)
 
 
 class Bundle:
@@ -38,7 +44,7 @@ class Bundle:
     def read_config(self) -> tuple[bytes, bytes | None]:
         """(config.json bytes, the original's bytes when config.json is our rewrite)."""
         try:
-            with open(self.config_path, "rb") as f:
+            with open_regular(self.config_path) as f:
                 raw = f.read()
         except OSError as e:
             raise RunwasmError(f"read {self.config_path}: {e.strerror}") from None
@@ -51,51 +57,76 @@ class Bundle:
 
 def load_spec(raw: bytes, where: str) -> dict[str, Any]:
     try:
-        spec = jsonfast.loads(raw)
-    except (ValueError, UnicodeDecodeError) as e:
+        # As runc's decoder does, bytes that are not UTF-8 become U+FFFD.
+        spec = jsonfast.loads(raw.decode("utf-8-sig", "replace"))
+    except ValueError as e:
         raise RunwasmError(f"parse {where}: {e}") from None
     if not isinstance(spec, dict):
         raise RunwasmError(f"parse {where}: not a JSON object")
     return spec
 
 
-def rootfs_of(spec: dict[str, Any], bundle: str) -> str:
-    path = (spec.get("root") or {}).get("path") or "rootfs"
-    return os.path.normpath(os.path.join(bundle, path))
+def rootfs_of(spec: dict[str, Any], bundle: str, where: str = "config.json") -> str:
+    """The host path of the image root: root.path, relative to the bundle (as runc has it,
+    an empty one is the bundle itself)."""
+    return os.path.normpath(os.path.join(bundle, spec_fields.root_path(spec, where)))
 
 
-def prepare(bundle_dir: str, config: NodeConfig, log: Log) -> Decision:
-    """Classify the bundle's container; for Wasm, leave the engine view in the bundle."""
+def prepare(bundle_dir: str, config: NodeConfig, log: Log, *, root: str = "",
+            container_id: str = "") -> Decision:
+    """Classify the bundle's container; for Wasm, leave the engine view in the bundle.
+
+    Everything runwasm refuses is refused before anything is written; `root` and
+    `container_id` (when given) are checked as runc would check them.
+    """
     bundle = Bundle(bundle_dir)
     current, original = bundle.read_config()
     raw = original if original is not None else current
-    spec = load_spec(raw, bundle.config_path)
-    rootfs = rootfs_of(spec, bundle.path)
+    where = bundle.config_path
+    spec = load_spec(raw, where)
+    spec_fields.checked_annotations(spec, CLASSIFY_KEYS, where)
+    rootfs = rootfs_of(spec, bundle.path, where)
     decision = classification.classify(spec, rootfs, config)
     log.info(f"runwasm: {'wasm' if decision.wasm else 'linux'}: {decision.reason}")
+    if (decision.wasm or original is not None) and container_id:
+        from runwasm.handler import wasm_checks
+
+        wasm_checks.check_id(root, container_id)
     if not decision.wasm:
         if original is not None:  # a bundle we rewrote earlier, now Linux: put it back
             write_atomic(bundle.config_path, original)
             remove_tree(bundle.state_dir)
         return decision
-    invoke = _check_module(decision, config, spec)
+    from runwasm.handler import spec_schema, wasm_checks
+
+    spec_schema.check(spec, where)
+    invoke, interface = _check_module(decision, config, spec)
     runner = resolve_engine(decision, spec, config, invoke)
+    wasm_checks.check_imports(decision, runner, interface)
+    wasm_checks.check_written_paths(bundle)
     runner.artifact = _artifact(decision, runner, config, log)
     log.info(f"runwasm: engine {decision.engine} {runner.installation.version}".rstrip())
     changes = engine_view.Changes()
     state_existed = os.path.isdir(bundle.state_dir)
+    wrote_config = False
     try:
         new_spec = engine_view.rewrite(spec, bundle.path, rootfs, decision, runner, changes)
+        wasm_checks.check_exec_sizes(new_spec["process"], where)
         if original is None:
             write_atomic(bundle.original_path, raw)
+        wrote_config = True
         write_atomic(bundle.config_path, jsonfast.dumps(new_spec).encode())
     except BaseException as e:
         changes.undo()
-        if current != raw or original is None:
+        if wrote_config:
             write_atomic(bundle.config_path, current)
         if not state_existed:
             remove_tree(bundle.state_dir)
-        if isinstance(e, OSError):
+        if isinstance(e, OSError) and e.strerror:
+            on = f": {ann.shown(e.filename, quote=False)}" if e.filename else ""
+            raise RunwasmError(f"prepare engine view in {bundle.path}: {e.strerror}{on}"
+                               ) from None
+        if isinstance(e, (OSError, ValueError)):
             raise RunwasmError(f"prepare engine view in {bundle.path}: {e}") from None
         raise
     return decision
@@ -113,8 +144,11 @@ def restore(bundle_dir: str) -> None:
     remove_tree(bundle.state_dir)
 
 
-def _check_module(decision: Decision, config: NodeConfig, spec: dict[str, Any]) -> str:
-    """Refuse what cannot run; the reactor export to invoke, if the pod names one."""
+def _check_module(decision: Decision, config: NodeConfig, spec: dict[str, Any]
+                  ) -> tuple[str, Interface | None]:
+    """Refuse what cannot run; (the reactor export to invoke, if the pod names one, and
+    a core module's interface)."""
+    from runwasm import wasmfile
     from runwasm.limits import INVOKE
 
     invoke = ((spec.get("annotations") or {}).get(INVOKE) or "").strip()
@@ -123,18 +157,19 @@ def _check_module(decision: Decision, config: NodeConfig, spec: dict[str, Any]) 
             f"{decision.module} is a precompiled artifact: refused (loading engine code from "
             f"an image runs it; cache.allow_image_artifacts in {config.path} allows it)")
     if decision.kind != wasmfile.MODULE:
-        return invoke  # text is compiled, and components are checked, by the engine
-    exports = wasmfile.function_exports(decision.host_module, decision.module)
+        return invoke, None  # text is compiled, and components are checked, by the engine
+    interface = wasmfile.read_interface(decision.host_module, decision.module)
+    exports = interface.exports
     if invoke:
         if invoke not in exports:
-            raise RunwasmError(f"invalid annotation {INVOKE}={invoke!r}: module "
-                               f"{decision.module} exports no function {invoke!r}")
-        return invoke
+            raise RunwasmError(f"invalid annotation {INVOKE}={ann.shown(invoke)}: module "
+                               f"{decision.module} exports no function {ann.shown(invoke)}")
+        return invoke, interface
     if "_start" not in exports:
         what = (f" (a reactor module: it exports _initialize; name the export to run with "
                 f"{INVOKE})") if "_initialize" in exports else ""
         raise RunwasmError(f"module {decision.module} exports no _start function{what}")
-    return ""
+    return "", interface
 
 
 def resolve_engine(decision: Decision, spec: dict[str, Any], config: NodeConfig,
@@ -145,6 +180,7 @@ def resolve_engine(decision: Decision, spec: dict[str, Any], config: NodeConfig,
     Only the adapter's module is imported, never the engine itself.
     """
     from runwasm import limits as pod_limits
+    from runwasm import wasmfile
     from runwasm.engines import base, registry
 
     name = decision.engine
@@ -178,6 +214,7 @@ def resolve_engine(decision: Decision, spec: dict[str, Any], config: NodeConfig,
 def _artifact(decision: Decision, runner: Runner, config: NodeConfig, log: Log) -> str:
     """The precompiled artifact the launcher loads: from the cache, or (where the node
     allows it) the image's own; "" to compile in the launcher."""
+    from runwasm import wasmfile
     from runwasm.cache import Cache
     from runwasm.engines import base
 

@@ -239,7 +239,8 @@ def rewrite(spec: dict[str, Any], bundle: str, rootfs: str, decision: Decision,
                 executable=runner.installation.executable,
                 options=list(runner.settings.options), sockets=runner.sockets,
                 artifact=artifact, invoke=runner.invoke,
-                engine_env=list(runner.installation.environment))
+                engine_env=list(runner.installation.environment),
+                env=list(process.get("env") or []))
     process["args"] = [interpreter, "-I", "-S", "-c", BOOT % import_paths, plan.to_json()]
     process["cwd"] = "/"
 

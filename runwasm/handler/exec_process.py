@@ -15,6 +15,7 @@ from runwasm.errors import RunwasmError
 from runwasm.handler import engine_view
 from runwasm.handler import rootfs as rootfs_paths
 from runwasm.handler.create import Bundle, load_spec, rootfs_of
+from runwasm.handler.spec_fields import entrypoint_fields
 from runwasm.plan import Plan
 
 TYPE_CHECKING = False
@@ -113,13 +114,12 @@ def prepare_exec(delegate: str, inv: Invocation) -> list[str] | None:
     spec, bundle = found
     container_id = inv.container_id or ""
     process = _requested_process(inv, spec)
-    args = process.get("args") or []
+    args, cwd, env = entrypoint_fields({"process": process}, inv.option("process") or "exec")
     if not args:
         raise RunwasmError(f"exec: container {container_id}: no command given")
     rootfs = rootfs_of(spec, bundle)
-    cwd = process.get("cwd") or "/"
     try:
-        module = rootfs_paths.find_program(rootfs, args[0], cwd, process.get("env") or [])
+        module = rootfs_paths.find_program(rootfs, args[0], cwd, env)
         host = rootfs_paths.resolve(rootfs, module) if module else ""
         kind = wasmfile.sniff_file(host) if module else wasmfile.UNKNOWN
     except OSError:
@@ -138,7 +138,7 @@ def prepare_exec(delegate: str, inv: Invocation) -> list[str] | None:
                 cwd=engine_view.inside(rootfs, rootfs_paths.resolve(rootfs, cwd)),
                 readonly=container_plan.readonly, limits=container_plan.limits,
                 executable=container_plan.executable, options=container_plan.options,
-                sockets=container_plan.sockets)
+                sockets=container_plan.sockets, env=list(process.get("env") or []))
     process["args"] = [*launcher, plan.to_json()]
     process["cwd"] = "/"
     new_args, _fd = rewrite_args(inv, container_id, jsonfast.dumps(process).encode())

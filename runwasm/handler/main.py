@@ -17,7 +17,7 @@ from runwasm.handler.log import Log
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import NoReturn
+    from typing import Final, NoReturn
 
     from runwasm.config import NodeConfig
     from runwasm.handler.argv import Invocation
@@ -45,11 +45,33 @@ def main() -> NoReturn:
         log.use_node_config(config)
         sys.exit(_dispatch(inv, config, log))
     except RunwasmError as e:
-        log.error(f"runwasm: {e.message}")
+        log.error(one_line(f"runwasm: {e.message}"))
         log.flush()
         sys.exit(e.exit_code)
     except KeyboardInterrupt:
         sys.exit(130)
+    except Exception as e:  # a bug: still one line for the caller, never a traceback
+        log.error(one_line(f"runwasm: internal error: {type(e).__name__}: {e}"))
+        log.flush()
+        sys.exit(1)
+
+
+MAX_MESSAGE: Final = 1024  # characters: values in messages are cut well before this
+
+
+def one_line(message: str) -> str:
+    """The message as one line of bounded length that any stream can take: line breaks
+    escaped, and lone surrogates (other than the escapes of non-UTF-8 path bytes,
+    which the log shows as bytes) escaped too."""
+    message = message.replace("\r", "\\r").replace("\n", "\\n")
+    try:
+        message.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        message = "".join(ch if not "\ud800" <= ch < "\udc80" and not "\udd00" <= ch <= "\udfff"
+                          else f"\\u{ord(ch):04x}" for ch in message)
+    if len(message) > MAX_MESSAGE:
+        message = message[:MAX_MESSAGE] + "..."
+    return message
 
 
 def _dispatch(inv: Invocation, config: NodeConfig, log: Log) -> int:
@@ -84,7 +106,8 @@ def _create(inv: Invocation, config: NodeConfig, log: Log, delegate: str) -> NoR
     if not inv.container_id:
         delegates.execute(delegate, inv.args)  # runc explains what is missing
     bundle = inv.option("bundle") or os.getcwd()
-    decision = create.prepare(bundle, config, log)
+    decision = create.prepare(bundle, config, log, root=inv.root,
+                              container_id=inv.container_id)
     try:
         _hand_over(delegate, inv.args, log)
     except RunwasmError:

@@ -20,7 +20,7 @@ def _fail(message: str) -> None:
 
 
 def main() -> None:
-    from runwasm.plan import Plan
+    from runwasm.plan import Plan, guest_environment
 
     if len(sys.argv) != 2:
         _fail("launcher: expected one plan argument")
@@ -39,8 +39,9 @@ def main() -> None:
         _fail(f"engine {plan.engine}: {e}")
     stopper = Stopper(engine)
     stopper.install(plan.limits.timeout)
-    # The guest's environment is exactly process.env, which runc gave this process.
-    env = [(key, value) for key, value in os.environ.items()]
+    # The guest's environment is exactly process.env: runc gave it to this process, and
+    # the plan says what runc and the interpreter added to it.
+    env = guest_environment(os.environ, plan.restore_env)
     try:
         code = engine.run(plan, env)
     except EngineError as e:

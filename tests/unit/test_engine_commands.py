@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from runwasm.engines import wasmedge as wasmedge_module
 from runwasm.engines.wasmedge import WasmEdge
 from runwasm.engines.wasmer import Wasmer
 from runwasm.engines.wasmtime_cli import WasmtimeCli
@@ -25,8 +26,8 @@ def test_wasmtime_cli_plain() -> None:
     assert WasmtimeCli().command(plan(), ENV) == [
         "/opt/engine/bin/tool", "run", "-C", "cache=n", "--dir", "/.app::/",
         "--dir", "/.app/work::.",
-        "--env", "GREETING=hi there", "--env", "EMPTY=",
-        "--argv0", "app.wasm", "--", "/.app/bin/app.wasm", "--flag", "two words"]
+        "--env=GREETING=hi there", "--env=EMPTY=",
+        "--argv0=app.wasm", "--", "/.app/bin/app.wasm", "--flag", "two words"]
 
 
 def test_wasmtime_cli_limits_sockets_and_options() -> None:
@@ -38,22 +39,53 @@ def test_wasmtime_cli_limits_sockets_and_options() -> None:
         "--dir", "/.app/work::.",
         "-W", f"max-memory-size={64 << 20},trap-on-grow-failure=y", "-W", "fuel=5000",
         "-S", "inherit-network=y,tcp=y,udp=y,allow-ip-name-lookup=y",
-        "-O", "opt-level=0", "--argv0", "app.wasm", "--", "/.app/bin/app.wasm", "--flag",
+        "-O", "opt-level=0", "--argv0=app.wasm", "--", "/.app/bin/app.wasm", "--flag",
         "two words"]
     # The timeout is the launcher's, uniform across engines: no engine flag for it.
     assert not any("timeout" in a for a in argv)
 
 
-def test_wasmedge() -> None:
-    # The module runs through the link the engine view makes for argv[0] (app.wasm).
+def test_values_starting_with_a_dash_stay_values() -> None:
+    env = [("-x", "--flag")]
+    assert "--env=-x=--flag" in WasmtimeCli().command(plan(args=["-a"]), env)
+    assert "--argv0=-a" in WasmtimeCli().command(plan(args=["-a"]), env)
+    assert "--env=-x=--flag" in Wasmer().command(plan(), env)
+    assert "--env=-x=--flag" in WasmEdge().command(plan(), env)
+
+
+@pytest.fixture
+def links(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """The launcher-side links the engine view made: {link: target}, none to start with."""
+    made: dict[str, str] = {}
+
+    def readlink(path: str) -> str:
+        if path not in made:
+            raise FileNotFoundError(path)
+        return made[path]
+
+    monkeypatch.setattr(wasmedge_module.os, "readlink", readlink)
+    return made
+
+
+def test_wasmedge(links: dict[str, str]) -> None:
+    # The module runs through the link the engine view made for argv[0] (app.wasm).
+    links["/.runwasm/name/app.wasm"] = "/.app/bin/app.wasm"
     assert WasmEdge().command(plan(limits=Limits(max_memory=(1 << 20) + 1)), ENV) == [
         "/opt/engine/bin/tool", "--dir", "/:/.app", "--dir", ".:/.app/work",
-        "--env", "GREETING=hi there", "--env", "EMPTY=",
+        "--env=GREETING=hi there", "--env=EMPTY=",
         "--memory-page-limit", "16", "--run-mode", "interpreter", "--log-level", "error",
         "--", "/.runwasm/name/app.wasm", "--flag", "two words"]
 
 
-def test_wasmedge_runs_aot_code_only_from_the_cache() -> None:
+def test_wasmedge_exec_module_without_its_own_link(links: dict[str, str]) -> None:
+    # An exec'd module has no link of its own, and one of the same name is another's.
+    assert WasmEdge().command(plan(), [])[-3] == "/.app/bin/app.wasm"
+    links["/.runwasm/name/app.wasm"] = "/.app/app.wasm"  # the container's own app.wasm
+    assert WasmEdge().command(plan(), [])[-3] == "/.app/bin/app.wasm"
+
+
+def test_wasmedge_runs_aot_code_only_from_the_cache(links: dict[str, str]) -> None:
+    links["/.runwasm/name/srv.wasm"] = "/.runwasm/module.cwasm"
     argv = WasmEdge().command(plan(artifact="/.runwasm/module.cwasm", args=["/x/srv"]), [])
     assert argv[argv.index("--run-mode") + 1] == "aot"
     assert argv[-1] == "/.runwasm/name/srv.wasm"
@@ -79,7 +111,7 @@ def test_wasmedge_tiny_memory_limit_is_one_page() -> None:
 def test_wasmer_cli() -> None:
     assert Wasmer().command(plan(sockets=True, options=["--llvm"]), ENV) == [
         "/opt/engine/bin/tool", "run", "--mapdir", "/:/.app", "--mapdir", ".:/.app/work",
-        "--env", "GREETING=hi there", "--env", "EMPTY=", "--net", "--llvm",
+        "--env=GREETING=hi there", "--env=EMPTY=", "--net", "--llvm",
         "/.app/bin/app.wasm", "--", "--flag", "two words"]
 
 

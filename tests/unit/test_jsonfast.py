@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -123,3 +124,47 @@ def test_big_config_like_document() -> None:
            "linux": {"uidMappings": [], "resources": {"memory": {"limit": 2 ** 40}}}}
     assert jsonfast.loads(jsonfast.dumps(doc)) == doc
     assert jsonfast.loads(json.dumps(doc, indent=4)) == doc
+
+
+# -- input the C scanner cannot report or hold: always a ValueError, one bounded line ----
+
+SCANNER_ERRORS = [
+    '{"a": "\\x"}', '{"a" 1}', '["\x01"]', '{"a": "\\ud8"}', '{"a": [1, }', '{1: 2}',
+    '[' * 100000, '{"a":' * 50000, "9" * 5000, "[" + "9" * 5000 + "]",
+]
+
+
+@pytest.mark.parametrize("text", SCANNER_ERRORS, ids=range(len(SCANNER_ERRORS)))
+def test_scanner_errors_are_value_errors(text: str) -> None:
+    with pytest.raises(ValueError) as info:
+        jsonfast.loads(text)
+    assert type(info.value) is ValueError  # not SystemError, RecursionError, JSONDecodeError
+    message = str(info.value)
+    assert message and "\n" not in message and len(message) <= 203
+
+
+def test_scanner_errors_without_json_decoder_loaded() -> None:
+    """The C scanner reports errors through json.decoder only once that is imported; in a
+    fresh interpreter (the handler's) it is not."""
+    import subprocess
+    import sys
+
+    repo = str(Path(jsonfast.__file__).resolve().parents[1])
+    code = (f"import sys; sys.path.insert(0, {repo!r}); from runwasm import jsonfast\n"
+            "for t in ['{\"a\": \"\\\\x\"}', '{\"a\" 1}', '[' * 100000]:\n"
+            "    try: jsonfast.loads(t)\n"
+            "    except ValueError as e: print(type(e).__name__, e)\n"
+            "print('json.decoder' in sys.modules)\n")
+    out = subprocess.run([sys.executable, "-I", "-S", "-c", code], capture_output=True,
+                         text=True, check=True).stdout.splitlines()
+    assert out == ["ValueError Invalid \\escape: line 1 column 8 (char 7)",
+                   "ValueError Expecting ':' delimiter: line 1 column 6 (char 5)",
+                   "ValueError JSON nested too deeply", "True"]
+
+
+def test_dumps_too_deep_is_value_error() -> None:
+    value: Any = []
+    for _ in range(100000):
+        value = [value]
+    with pytest.raises(ValueError, match="nested too deeply"):
+        jsonfast.dumps(value)

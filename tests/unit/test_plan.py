@@ -48,6 +48,7 @@ def test_json_shape() -> None:
         "readonly": False, "limits": {"max_memory": None, "timeout": None, "fuel": None},
         "executable": "", "options": [], "sockets": False, "artifact": "", "invoke": "",
         "engine_env": [],
+        "restore_env": {"HOME": None, "LC_CTYPE": None},
     }
 
 
@@ -109,3 +110,42 @@ def test_missing_field_is_key_error() -> None:
 def test_non_object_plan_is_a_caught_error(text: str) -> None:
     with pytest.raises((ValueError, KeyError, TypeError)):
         Plan.from_json(text)
+
+
+@pytest.mark.parametrize(("env", "restore"), [
+    ([], {"HOME": None, "LC_CTYPE": None}),
+    (["PATH=/bin", "HOME=/home/app"], {"LC_CTYPE": None}),
+    (["HOME="], {"HOME": "", "LC_CTYPE": None}),
+    (["LC_CTYPE=C", "LC_CTYPE=POSIX", "HOME=/h"], {"LC_CTYPE": "POSIX"}),
+    (["HOME=/a", "HOME="], {"HOME": "", "LC_CTYPE": None}),
+    (["HOME", "LC_CTYPE"], {"HOME": None, "LC_CTYPE": None}),  # no "=": not a variable
+])
+def test_startup_restore(env: list[str], restore: dict[str, str | None]) -> None:
+    assert plan_module.startup_restore(env) == restore
+    assert Plan.from_json(_plan(env=env).to_json()).restore_env == restore
+
+
+def test_guest_environment_undoes_only_the_start_up() -> None:
+    # As runc and the interpreter leave it: HOME appended, LC_CTYPE coerced in place.
+    environ = {"A": "1", "LC_CTYPE": "C.UTF-8", "B": "", "HOME": "/"}
+    restore = plan_module.startup_restore(["A=1", "LC_CTYPE=C", "B="])
+    assert plan_module.guest_environment(environ, restore) == [
+        ("A", "1"), ("LC_CTYPE", "C"), ("B", "")]
+    restore = plan_module.startup_restore(["A=1", "B=", "HOME=/root"])
+    assert plan_module.guest_environment({"A": "1", "B": "", "HOME": "/root",
+                                          "LC_CTYPE": "C.UTF-8"}, restore) == [
+        ("A", "1"), ("B", ""), ("HOME", "/root")]
+
+
+def test_old_plan_without_restore_env_changes_nothing() -> None:
+    data = json.loads(_plan().to_json())
+    del data["restore_env"]
+    plan = Plan.from_json(json.dumps(data))
+    assert plan_module.guest_environment({"HOME": "/"}, plan.restore_env) == [("HOME", "/")]
+
+
+def test_restore_env_must_be_an_object() -> None:
+    data = json.loads(_plan().to_json())
+    data["restore_env"] = ["HOME"]
+    with pytest.raises(ValueError, match="restore_env"):
+        Plan.from_json(json.dumps(data))

@@ -171,7 +171,8 @@ def test_find_absolute_missing(rootfs: Path) -> None:
 
 def test_find_absolute_directory_is_not_a_program(rootfs: Path) -> None:
     (rootfs / "app.wasm").mkdir()
-    assert find_program(str(rootfs), "/app.wasm", "/", []) is None
+    with pytest.raises(OSError, match="/app.wasm is a directory, not a regular file"):
+        find_program(str(rootfs), "/app.wasm", "/", [])
 
 
 def test_find_relative_to_cwd(rootfs: Path) -> None:

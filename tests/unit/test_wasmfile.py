@@ -281,3 +281,58 @@ def test_error_names_image_path_when_given(tmp_path: Path, data: bytes) -> None:
 def test_missing_file_names_image_path_when_given(tmp_path: Path) -> None:
     with pytest.raises(RunwasmError, match=r"^module /app\.wasm: "):
         function_exports(str(tmp_path / "missing.wasm"), "/app.wasm")
+
+
+# ---------------------------------------------------------------------------------------
+# imports, and files that are not regular
+
+
+def test_imports_in_order_with_their_kinds(tmp_path: Path) -> None:
+    data = bytes(wasmtime.wat2wasm("""(module
+      (import "wasi_snapshot_preview1" "proc_exit" (func (param i32)))
+      (import "env" "t" (table 2 10 externref))
+      (import "env" "m" (memory i64 1))
+      (import "env" "g" (global f64))
+      (func (export "_start")))"""))
+    interface = wasmfile.read_interface(_write(tmp_path, data))
+    assert interface.imports == [("wasi_snapshot_preview1", "proc_exit", "function"),
+                                 ("env", "t", "table"), ("env", "m", "memory"),
+                                 ("env", "g", "global")]
+    assert interface.exports == {"_start"}
+
+
+def test_import_names_that_are_not_utf8(tmp_path: Path) -> None:
+    name = b"\xff\xfe"
+    body = _leb(1) + _leb(3) + b"env" + _leb(len(name)) + name + b"\x00" + _leb(0)
+    types = b"\x01" + _leb(4) + b"\x01\x60\x00\x00"  # one type: [] -> []
+    module = b"\0asm\x01\x00\x00\x00" + types + b"\x02" + _leb(len(body)) + body
+    assert wasmfile.read_interface(_write(tmp_path, module)).imports == [
+        ("env", "\ufffd\ufffd", "function")]
+
+
+def test_import_section_longer_than_its_entries(tmp_path: Path) -> None:
+    body = _leb(1) + _leb(1) + b"a" + _leb(1) + b"b" + b"\x00" + _leb(0) + b"\x00"
+    module = b"\0asm\x01\x00\x00\x00" + b"\x02" + _leb(len(body)) + body
+    with pytest.raises(RunwasmError, match="import section is malformed"):
+        wasmfile.read_interface(_write(tmp_path, module))
+
+
+def test_unknown_import_kind_is_left_to_the_engine(tmp_path: Path) -> None:
+    body = _leb(1) + _leb(1) + b"a" + _leb(1) + b"b" + b"\x09"
+    module = b"\0asm\x01\x00\x00\x00" + b"\x02" + _leb(len(body)) + body
+    assert wasmfile.read_interface(_write(tmp_path, module)).imports == []
+
+
+@pytest.mark.parametrize("kind", ["directory", "FIFO"])
+def test_not_a_regular_file(tmp_path: Path, kind: str) -> None:
+    import os
+
+    path = tmp_path / "app.wasm"
+    if kind == "directory":
+        path.mkdir()
+    else:
+        os.mkfifo(path)  # opened without O_NONBLOCK, this would wait for a writer
+    with pytest.raises(OSError, match=f"a {kind}, not a regular file"):
+        sniff_file(str(path))
+    with pytest.raises(RunwasmError, match=f"^module /app.wasm: a {kind}, not a regular file"):
+        function_exports(str(path), "/app.wasm")
