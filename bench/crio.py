@@ -68,18 +68,26 @@ def container_pid(crio: Crio, container: str) -> int:
 
 
 def pod_charge(pid: int) -> tuple[float, ...]:
-    """MiB: the pod cgroup's charge and its anonymous, page cache and kernel parts, and
-    the container cgroup's charge. The container's cgroup is the one its pid is in, the
-    pod's is its parent (conmon is there too, and the runtime calls conmon makes)."""
+    """MiB: the container's cgroup (the one its pid is in) with its anonymous, page cache
+    and kernel parts, and conmon's cgroup (its parent process's; CRI-O's conmon_cgroup =
+    "pod" puts it beside the container under the pod's cgroup parent)."""
     container = benchlib.memory_cgroup(pid)
-    pod = container.parent
-    stat = dict(line.split() for line in (pod / "memory.stat").read_text().splitlines())
-    kmem = pod / "memory.kmem.usage_in_bytes"
+    stat = dict(line.split() for line in (container / "memory.stat").read_text().splitlines())
+    kmem = container / "memory.kmem.usage_in_bytes"
     anon = int(stat.get("total_rss", stat.get("anon", 0)))
     cache = int(stat.get("total_cache", stat.get("file", 0)))
     kernel = int(kmem.read_text()) if kmem.exists() else int(stat.get("kernel", 0))
-    return tuple(x / benchlib.MIB for x in (benchlib.charge(pod), anon, cache, kernel,
-                                            benchlib.charge(container)))
+    ppid = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    conmon = benchlib.memory_cgroup(ppid)
+    return tuple(x / benchlib.MIB for x in (benchlib.charge(container), anon, cache, kernel,
+                                            benchlib.charge(conmon)))
+
+
+def parent_charge(crio: Crio) -> float:
+    """MiB charged to the cgroup parent all the pods share: containers, conmons, what the
+    runtime calls conmon makes left in the page cache (and what removed pods left)."""
+    return benchlib.charge(Path("/sys/fs/cgroup/memory") / crio.cgroup_parent.lstrip("/")) \
+        / benchlib.MIB
 
 
 def timing(crio: Crio, rounds: int) -> dict[str, list[float]]:
@@ -93,13 +101,17 @@ def timing(crio: Crio, rounds: int) -> dict[str, list[float]]:
     return samples
 
 
-def density(crio: Crio, pods: int, settle: float) -> dict[str, list[tuple[float, ...]]]:
-    found: dict[str, list[tuple[float, ...]]] = {}
+def density(crio: Crio, pods: int, settle: float
+            ) -> dict[str, tuple[list[tuple[float, ...]], float]]:
+    """Per kind: each pod's figures, and what the pods added to their cgroup parent."""
+    found: dict[str, tuple[list[tuple[float, ...]], float]] = {}
     for label in ("busybox pod, runc handler", "wasm pod, runwasm handler"):
         print(f"{label}: {pods} idle pods", file=sys.stderr, flush=True)
+        before = parent_charge(crio)
         running = [start_pod(crio, label, i) for i in range(pods)]
         time.sleep(settle)
-        found[label] = [pod_charge(container_pid(crio, c)) for _, c, _ in running]
+        pids = [container_pid(crio, c) for _, c, _ in running]
+        found[label] = ([pod_charge(pid) for pid in pids], parent_charge(crio) - before)
         for pod, container, _ in running:
             remove(crio, pod, container)
     return found
@@ -155,12 +167,13 @@ def main(argv: list[str] | None = None) -> int:
               f"{statistics.median(values) / base_ms:7.2f}x")
     if memory:
         print()
-        print(f"{'idle pods':<{width}}  {'pod':>7}  {'anon':>7}  {'cache':>7}  {'kernel':>7}  "
-              f"{'container':>9}  {'all pods':>8}   (MiB; median per pod, sum of {args.pods})")
-        for label, rows in memory.items():
+        print(f"{'idle pods':<{width}}  {'container':>9}  {'anon':>6}  {'cache':>6}  "
+              f"{'kernel':>6}  {'conmon':>6}  {'all pods':>8}  {'per pod':>7}   "
+              f"(MiB; median of {args.pods}; all pods: added to their cgroup parent)")
+        for label, (rows, parent) in memory.items():
             m = [statistics.median(r[i] for r in rows) for i in range(5)]
-            print(f"{label:<{width}}  {m[0]:7.2f}  {m[1]:7.2f}  {m[2]:7.2f}  {m[3]:7.2f}  "
-                  f"{m[4]:9.2f}  {sum(r[0] for r in rows):8.1f}")
+            print(f"{label:<{width}}  {m[0]:9.2f}  {m[1]:6.2f}  {m[2]:6.2f}  {m[3]:6.2f}  "
+                  f"{m[4]:6.2f}  {parent:8.1f}  {parent / len(rows):7.2f}")
     return 0
 
 
