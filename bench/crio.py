@@ -10,8 +10,9 @@ handler, installed by `runwasm install crio`), then:
    container, until `crictl inspect` says CONTAINER_RUNNING, for a busybox pod on the
    default runc handler, a busybox pod on the runwasm handler and a Wasm pod (a WASI
    guest in `sleep`) on the runwasm handler, round-robin, N rounds;
-2. the memory of M idle Wasm pods beside M idle busybox pods: the charge of each pod's
-   cgroup (which holds the container and its conmon), and of the container's own.
+2. the memory of M idle Wasm pods beside M idle busybox pods: the charge of each
+   container's own cgroup, split into anonymous, page cache and kernel memory, and what
+   the M pods together added to the cgroup parent they share.
 
 Run as root. Everything is removed at the end (the support reports anything left).
 """
@@ -69,23 +70,19 @@ def container_pid(crio: Crio, container: str) -> int:
 
 def pod_charge(pid: int) -> tuple[float, ...]:
     """MiB: the container's cgroup (the one its pid is in) with its anonymous, page cache
-    and kernel parts, and conmon's cgroup (its parent process's; CRI-O's conmon_cgroup =
-    "pod" puts it beside the container under the pod's cgroup parent)."""
+    and kernel parts."""
     container = benchlib.memory_cgroup(pid)
     stat = dict(line.split() for line in (container / "memory.stat").read_text().splitlines())
     kmem = container / "memory.kmem.usage_in_bytes"
     anon = int(stat.get("total_rss", stat.get("anon", 0)))
     cache = int(stat.get("total_cache", stat.get("file", 0)))
     kernel = int(kmem.read_text()) if kmem.exists() else int(stat.get("kernel", 0))
-    ppid = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
-    conmon = benchlib.memory_cgroup(ppid)
-    return tuple(x / benchlib.MIB for x in (benchlib.charge(container), anon, cache, kernel,
-                                            benchlib.charge(conmon)))
+    return tuple(x / benchlib.MIB for x in (benchlib.charge(container), anon, cache, kernel))
 
 
 def parent_charge(crio: Crio) -> float:
-    """MiB charged to the cgroup parent all the pods share: containers, conmons, what the
-    runtime calls conmon makes left in the page cache (and what removed pods left)."""
+    """MiB charged to the cgroup parent all the pods share: their containers, and what
+    removed pods left in the page cache (conmon runs in CRI-O's own cgroup here)."""
     return benchlib.charge(Path("/sys/fs/cgroup/memory") / crio.cgroup_parent.lstrip("/")) \
         / benchlib.MIB
 
@@ -168,12 +165,12 @@ def main(argv: list[str] | None = None) -> int:
     if memory:
         print()
         print(f"{'idle pods':<{width}}  {'container':>9}  {'anon':>6}  {'cache':>6}  "
-              f"{'kernel':>6}  {'conmon':>6}  {'all pods':>8}  {'per pod':>7}   "
+              f"{'kernel':>6}  {'all pods':>8}  {'per pod':>7}   "
               f"(MiB; median of {args.pods}; all pods: added to their cgroup parent)")
         for label, (rows, parent) in memory.items():
-            m = [statistics.median(r[i] for r in rows) for i in range(5)]
+            m = [statistics.median(r[i] for r in rows) for i in range(4)]
             print(f"{label:<{width}}  {m[0]:9.2f}  {m[1]:6.2f}  {m[2]:6.2f}  {m[3]:6.2f}  "
-                  f"{m[4]:6.2f}  {parent:8.1f}  {parent / len(rows):7.2f}")
+                  f"{parent:8.1f}  {parent / len(rows):7.2f}")
     return 0
 
 
