@@ -226,7 +226,7 @@ def _copy_to_stderr(fd: int) -> bytes:
     """Copy a pipe to our stderr until it closes; its last bytes."""
     kept = b""
     while True:
-        data = os.read(fd, 65536)
+        data = os.read(fd, 16384)  # small reads: the resident parent keeps its heap small
         if not data:
             os.close(fd)
             return kept
