@@ -164,10 +164,10 @@ _lib: _Library | None = None
 def library(paths: Iterable[str] | None = None) -> str | None:
     """The package's libwasmtime on the import path, if its version is one of
     TESTED_MAJORS; None otherwise."""
-    machine = os.uname().machine
-    machine = {"AMD64": "x86_64", "arm64": "aarch64"}.get(machine, machine)
+    from runwasm.engines.wasmtime_inproc import native_library
+
     for site in sys.path if paths is None else paths:
-        path = os.path.join(site, "wasmtime", f"{sys.platform}-{machine}", "_libwasmtime.so")
+        path = native_library(site)
         if os.path.isfile(path):
             major = dist_version(site, "wasmtime").partition(".")[0]
             return path if major.isdigit() and int(major) in TESTED_MAJORS else None

@@ -56,12 +56,12 @@ class WasmtimeInProcess(Engine):
     # -- host side ---------------------------------------------------------------------
 
     def locate(self, settings: EngineSettings) -> Installation:
-        import importlib.machinery
-
-        spec = importlib.machinery.PathFinder.find_spec("wasmtime", sys.path)
-        if spec is None or not spec.submodule_search_locations:
+        # Where `import wasmtime` would find it (a regular package), without importlib.
+        site = next((p for p in sys.path
+                     if os.path.isfile(os.path.join(p or ".", "wasmtime", "__init__.py"))), None)
+        if site is None:
             raise missing(self.name, "the wasmtime Python package is not importable")
-        site = os.path.dirname(list(spec.submodule_search_locations)[0])
+        site = os.path.abspath(site)
         return Installation(version=dist_version(site, "wasmtime"), import_paths=(site,),
                             host_paths=(site,))
 
@@ -69,16 +69,14 @@ class WasmtimeInProcess(Engine):
 
     def cache_identity(self, installation: Installation) -> str:
         # The package version and the exact native library it loads.
-        package = os.path.join(installation.import_paths[0], "wasmtime") \
-            if installation.import_paths else ""
         library = ""
-        for platform in os.listdir(package) if os.path.isdir(package) else []:
-            directory = os.path.join(package, platform)  # e.g. linux-x86_64/_libwasmtime.so
-            if os.path.isdir(directory):
-                for name in os.listdir(directory):
-                    if name.startswith("_libwasmtime"):
-                        st = os.stat(os.path.join(directory, name))
-                        library = f"{name}:{st.st_size}:{st.st_mtime_ns}"
+        if installation.import_paths:
+            path = native_library(installation.import_paths[0])
+            try:
+                st = os.stat(path)
+                library = f"{os.path.basename(path)}:{st.st_size}:{st.st_mtime_ns}"
+            except OSError:
+                pass
         return f"wasmtime-py {installation.version} {library}"
 
     def codegen_settings(self, limits: Limits) -> dict[str, Any]:
@@ -243,6 +241,13 @@ class WasmtimeInProcess(Engine):
         self._interrupted = True
         if self._engine is not None:
             self._engine.increment_epoch()
+
+
+def native_library(site: str) -> str:
+    """The libwasmtime the package in `site` loads, where its `_ffi` looks for it."""
+    machine = os.uname().machine
+    machine = {"AMD64": "x86_64", "arm64": "aarch64", "ARM64": "aarch64"}.get(machine, machine)
+    return os.path.join(site, "wasmtime", f"{sys.platform}-{machine}", "_libwasmtime.so")
 
 
 def binding(plan: Plan) -> Any:
