@@ -25,7 +25,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from e2e_support import REPO, TIMEOUT, Containers, mount_lines, must, run
+from e2e_support import REPO, TIMEOUT, Containers, mount_lines, must, run, terminate
 
 from devkit import bundles
 from runwasm import config as node_config
@@ -302,12 +302,7 @@ enable_metrics = false
         """SIGTERM by pid, and wait: CRI-O leaves running containers to conmon."""
         if self.process is None:
             return
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        terminate(self.process)
         self.process = None
 
     def restart(self) -> None:

@@ -75,6 +75,16 @@ def mount_lines(needle: str) -> list[str]:
 # podman + buildah
 
 
+
+def terminate(process: subprocess.Popen[Any]) -> None:
+    """SIGTERM a daemon and wait for it (SIGKILL after 30 s)."""
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
 class Containers:
     """podman and buildah sharing one private image store under `base`."""
 
@@ -221,11 +231,6 @@ class Containerd:
         try:
             self.cleanup()
         finally:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+            terminate(self.process)
             self.process = None
             shutil.rmtree(self.runc_root(), ignore_errors=True)
