@@ -14,7 +14,7 @@ from runwasm import jsonfast
 from runwasm.errors import RunwasmError
 from runwasm.files import open_regular, write_atomic
 from runwasm.handler import classify as classification
-from runwasm.handler import engine_view, spec_fields
+from runwasm.handler import spec_fields
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -32,14 +32,21 @@ CLASSIFY_KEYS: Final = (ann.ENGINE, ann.VARIANT, ann.HANDLER, *ann.SANDBOX_KEYS,
                         *classification.PLATFORM_RUNTIME_PATH_KEYS)
 
 
+# The bundle's own runwasm state (the engine view): kept here, not in engine_view, so a
+# Linux create never imports the engine view, the engines or the plan.
+STATE_DIR: Final = ".runwasm"  # inside the bundle
+SKELETON: Final = "root"  # the launcher's root.path, under STATE_DIR
+ORIGINAL: Final = "config.orig.json"  # the caller's config.json, under STATE_DIR
+
+
 class Bundle:
     __slots__ = ("path", "config_path", "state_dir", "original_path")
 
     def __init__(self, path: str) -> None:
         self.path = os.path.abspath(path)
         self.config_path = os.path.join(self.path, "config.json")
-        self.state_dir = os.path.join(self.path, engine_view.STATE_DIR)
-        self.original_path = os.path.join(self.state_dir, engine_view.ORIGINAL)
+        self.state_dir = os.path.join(self.path, STATE_DIR)
+        self.original_path = os.path.join(self.state_dir, ORIGINAL)
 
     def read_config(self) -> tuple[bytes, bytes | None]:
         """(config.json bytes, the original's bytes when config.json is our rewrite)."""
@@ -48,7 +55,7 @@ class Bundle:
                 raw = f.read()
         except OSError as e:
             raise RunwasmError(f"read {self.config_path}: {e.strerror}") from None
-        skeleton = os.path.join(self.state_dir, engine_view.SKELETON)
+        skeleton = os.path.join(self.state_dir, SKELETON)
         if os.path.isfile(self.original_path) and skeleton.encode() in raw:
             with open(self.original_path, "rb") as f:
                 return raw, f.read()
@@ -97,7 +104,7 @@ def prepare(bundle_dir: str, config: NodeConfig, log: Log, *, root: str = "",
             write_atomic(bundle.config_path, original)
             remove_tree(bundle.state_dir)
         return decision
-    from runwasm.handler import spec_schema, wasm_checks
+    from runwasm.handler import engine_view, spec_schema, wasm_checks
 
     spec_schema.check(spec, where)
     invoke, interface = _check_module(decision, config, spec)

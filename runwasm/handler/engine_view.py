@@ -20,6 +20,7 @@ import sys
 
 from runwasm.engines.base import MODULE_NAMES
 from runwasm.handler import rootfs as rootfs_paths
+from runwasm.handler.create import SKELETON, STATE_DIR
 from runwasm.plan import APP_ROOT, Plan
 
 TYPE_CHECKING = False
@@ -29,9 +30,6 @@ if TYPE_CHECKING:
     from runwasm.handler.classify import Decision
     from runwasm.handler.create import Runner
 
-STATE_DIR: Final = ".runwasm"  # inside the bundle
-SKELETON: Final = "root"
-ORIGINAL: Final = "config.orig.json"
 ARTIFACT: Final = "/.runwasm/module.cwasm"  # where the launcher finds a cached artifact
 
 SYSTEM_DIRS: Final = ("usr", "lib", "lib32", "lib64", "libx32", "bin", "sbin")

@@ -11,7 +11,7 @@ import stat
 
 from runwasm import annotations as ann
 from runwasm.errors import RunwasmError
-from runwasm.handler import engine_view
+from runwasm.handler.create import SKELETON
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -64,7 +64,7 @@ def check_written_paths(bundle: Bundle) -> None:
     from runwasm.files import file_kind
 
     for path, kind in ((bundle.config_path, stat.S_ISREG), (bundle.state_dir, stat.S_ISDIR),
-                       (os.path.join(bundle.state_dir, engine_view.SKELETON), stat.S_ISDIR)):
+                       (os.path.join(bundle.state_dir, SKELETON), stat.S_ISDIR)):
         try:
             mode = os.lstat(path).st_mode
         except FileNotFoundError:
