@@ -52,6 +52,7 @@ RUNWASM_TRUE = "runwasm run, busybox true"
 RUNC_CREATE = "runc create, busybox"
 RUNWASM_CREATE = "runwasm create, busybox"
 BARE = "python -I -S -c pass"
+BARE_EXEC_CREATE = "python -I -S exec'ing runc create"
 RUNC_STATE = "runc state"
 RUNWASM_STATE = "runwasm state"
 DEFAULT_WASM = "runwasm run, wasm hello: wasmtime (default, in-process)"
@@ -169,9 +170,17 @@ def breakdown_variants(bench: Bench, bundle: Path) -> list[Command]:
 
 def create_group(bench: Bench) -> list[Command]:
     bundle = benchlib.busybox_bundle(bench.tmp / "busybox-create", ["true"])
+    # The target is runwasm create <= runc create + a bare interpreter start + 3 ms; the
+    # last command measures "runc create + a bare interpreter start" as one process, so
+    # the comparison does not add up the noise of two separately timed medians.
+    bare_exec = runc_create(bench, BARE_EXEC_CREATE, bundle, "bare-exec-create")
+    runc = shutil.which("runc") or "runc"
+    bare_exec.argv = [benchlib.interpreter(), "-I", "-S", "-c",
+                      "import os,sys;os.execv(sys.argv[1],sys.argv[1:])", runc,
+                      *bare_exec.argv[1:]]
     return [runc_create(bench, RUNC_CREATE, bundle, "runc-create"),
             runwasm(bench, "create", RUNWASM_CREATE, bundle, "runwasm-create"),
-            Command(BARE, [benchlib.interpreter(), "-I", "-S", "-c", "pass"])]
+            Command(BARE, [benchlib.interpreter(), "-I", "-S", "-c", "pass"]), bare_exec]
 
 
 def runc_create(bench: Bench, label: str, bundle: Path, name: str) -> Command:
@@ -254,6 +263,7 @@ def report(commands: list[Command], runs: int, notes: list[str],
 
     wasm = med(DEFAULT_WASM)
     create_over = med(RUNWASM_CREATE) - med(RUNC_CREATE)
+    create_vs_exec = med(RUNWASM_CREATE) - med(BARE_EXEC_CREATE)
     state_over = med(RUNWASM_STATE) - med(RUNC_STATE)
     rows = [
         ("wasm: handler (runwasm run - engine view)", wasm - med(VIEW)),
@@ -261,6 +271,7 @@ def report(commands: list[Command], runs: int, notes: list[str],
         ("linux run: runwasm - runc", med(RUNWASM_TRUE) - base),
         ("linux create: runwasm - runc", create_over),
         ("  minus bare interpreter start", create_over - med(BARE)),
+        ("linux create: runwasm - interpreter exec'ing runc", create_vs_exec),
         ("passthrough: runwasm state - runc state", state_over),
         ("  minus bare interpreter start", state_over - med(BARE + " ")),
     ]
@@ -290,8 +301,10 @@ def report(commands: list[Command], runs: int, notes: list[str],
             print(f"moonshot (beat {crun.split(',')[0]}): "
                   f"{'yes' if wasm < med(crun) else 'no'} ({wasm:.2f} vs {med(crun):.2f} ms)")
     print(f"target (linux create overhead <= bare start + {CREATE_SLACK_MS:g} ms): "
-          f"{verdict(create_over <= med(BARE) + CREATE_SLACK_MS)} ({create_over:.2f} ms vs "
-          f"{med(BARE):.2f} + {CREATE_SLACK_MS:g} ms)")
+          f"{verdict(create_vs_exec <= CREATE_SLACK_MS)} ({med(RUNWASM_CREATE):.2f} ms vs "
+          f"{med(BARE_EXEC_CREATE):.2f} ms for an interpreter exec'ing runc create; from "
+          f"separate medians: {create_over:.2f} ms vs {med(BARE):.2f} + "
+          f"{CREATE_SLACK_MS:g} ms)")
     print(f"target (passthrough overhead <= bare start + {PASSTHROUGH_SLACK_MS:g} ms): "
           f"{verdict(state_over <= med(BARE + ' ') + PASSTHROUGH_SLACK_MS)} "
           f"({state_over:.2f} ms vs {med(BARE + ' '):.2f} + {PASSTHROUGH_SLACK_MS:g} ms)")
