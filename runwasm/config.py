@@ -119,46 +119,32 @@ def load(path: str | None = None) -> NodeConfig:
     return from_mapping(data, path)
 
 
-# runwasm's own state (root-only; the packages make /var/lib/runwasm 0700). Not under
-# /run/runwasm: that is runc's --root for CRI-O's handler, where `runc list` would take
-# any directory for a container.
+# runwasm's own state (root-only; the packages make /var/lib/runwasm 0700); see memo.py.
 MEMO_DIR: Final = "/var/lib/runwasm/parsed-config"
 
 
 def _memo_path(path: str) -> str:
-    name = os.path.abspath(path).replace("%", "%25").replace("/", "%2F")
-    return os.path.join(MEMO_DIR, name[-200:] + ".json")
+    from runwasm import memo
+
+    return memo.path_for(MEMO_DIR, os.path.abspath(path))
 
 
-def _read_memo(memo: str, raw: bytes) -> dict[str, Any] | None:
-    from runwasm import jsonfast
+def _read_memo(memo_file: str, raw: bytes) -> dict[str, Any] | None:
+    from runwasm import memo
 
-    try:
-        with open(memo, "rb") as f:
-            entry = jsonfast.loads(f.read())
-    except (OSError, ValueError):
-        return None
+    entry = memo.read(memo_file)
     if not isinstance(entry, dict) or entry.get("raw") != raw.decode("utf-8", "replace"):
         return None
     data = entry.get("data")
     return data if isinstance(data, dict) else None
 
 
-def _write_memo(memo: str, raw: bytes, data: dict[str, Any]) -> None:
-    """Best effort: where runwasm cannot write its state, it parses every time."""
-    from runwasm import jsonfast
+def _write_memo(memo_file: str, raw: bytes, data: dict[str, Any]) -> None:
+    """Best effort: where runwasm cannot write its state, it parses every time (and TOML
+    values JSON cannot hold, dates, are nothing runwasm reads anyway)."""
+    from runwasm import memo
 
-    try:
-        text = jsonfast.dumps({"raw": raw.decode("utf-8", "replace"), "data": data})
-    except (TypeError, ValueError):
-        return  # TOML values JSON cannot hold (dates): nothing runwasm reads anyway
-    from runwasm.files import write_atomic
-
-    try:
-        os.makedirs(MEMO_DIR, mode=0o700, exist_ok=True)
-        write_atomic(memo, text.encode(), 0o600)
-    except OSError:
-        pass
+    memo.write(memo_file, {"raw": raw.decode("utf-8", "replace"), "data": data})
 
 
 def _parse_toml(raw: bytes, path: str) -> dict[str, Any]:

@@ -241,7 +241,7 @@ def _last_cause(text: str) -> str:
     return last.split(": ", 1)[1] if last[:1].isdigit() and ": " in last else last
 
 
-# runwasm's own state (root-only), beside config.MEMO_DIR.
+# runwasm's own state (root-only), beside config.MEMO_DIR; see memo.py.
 MEMO_DIR = "/var/lib/runwasm/engine-files"
 
 
@@ -251,34 +251,30 @@ class _Memo:
     FORMAT = 1  # of what is remembered: a new way of resolving changes it
 
     def __init__(self, engine: str, executable: str, environment: tuple[str, ...]) -> None:
-        name = executable.replace("%", "%25").replace("/", "%2F")
-        self.path = os.path.join(MEMO_DIR, name[-200:] + ".json")
+        from runwasm import memo
+
+        self.path = memo.path_for(MEMO_DIR, executable)
         self.key = [self.FORMAT, engine, executable, *environment]
 
     def read(self) -> tuple[tuple[str, ...], tuple[str, ...]] | None:
-        from runwasm import jsonfast
+        from runwasm import memo
         from runwasm.files import identity
 
+        data = memo.read(self.path)
         try:
-            with open(self.path, "rb") as f:
-                data = jsonfast.loads(f.read())
             if data["key"] != self.key or any(
                     identity(path) != seen for path, seen in data["watched"]):
                 return None
             return tuple(data["files"]), tuple(data["host_paths"])
-        except (OSError, ValueError, KeyError, TypeError):
+        except (KeyError, TypeError, ValueError):
             return None
 
     def write(self, files: tuple[str, ...], host_paths: tuple[str, ...],
               watched: list[str]) -> None:
         """Best effort: where runwasm cannot write its state, it resolves every time."""
-        from runwasm import jsonfast
-        from runwasm.files import identity, write_atomic
+        from runwasm import memo
+        from runwasm.files import identity
 
-        data = {"key": self.key, "files": files, "host_paths": host_paths,
-                "watched": [[path, identity(path)] for path in sorted(set(watched))]}
-        try:
-            os.makedirs(MEMO_DIR, mode=0o700, exist_ok=True)
-            write_atomic(self.path, jsonfast.dumps(data).encode(), 0o600)
-        except (OSError, TypeError, ValueError):
-            pass
+        memo.write(self.path, {"key": self.key, "files": files, "host_paths": host_paths,
+                               "watched": [[path, identity(path)]
+                                           for path in sorted(set(watched))]})
