@@ -134,10 +134,10 @@ def _platform_routed(annotations: dict[str, str]) -> str | None:
     return None
 
 
-def _entrypoint(spec: dict[str, Any], rootfs: str) -> tuple[str, str] | None:
-    from runwasm.handler.spec_fields import entrypoint_fields
-
-    args, cwd, env = entrypoint_fields(spec)
+def _entrypoint(fields: tuple[list[str], str, list[str]], rootfs: str
+                ) -> tuple[str, str] | None:
+    """(its container path, its host path) for (process.args, cwd, env), if it exists."""
+    args, cwd, env = fields
     if not args:
         return None
     try:
@@ -152,8 +152,9 @@ def _entrypoint(spec: dict[str, Any], rootfs: str) -> tuple[str, str] | None:
 
 def _sniff(spec: dict[str, Any], rootfs: str, engine: str, why: str) -> Decision:
     from runwasm import wasmfile  # (not on the path of a container without annotations)
+    from runwasm.handler.spec_fields import entrypoint_fields
 
-    entry = _entrypoint(spec, rootfs)
+    entry = _entrypoint(entrypoint_fields(spec), rootfs)
     if entry is None:
         return Decision(False, f"{why}: entrypoint not found in the image, left to runc")
     module, host = entry
@@ -175,10 +176,11 @@ def _forced(spec: dict[str, Any], rootfs: str, engine: str, why: str) -> Decisio
     from runwasm import wasmfile
     from runwasm.handler.spec_fields import entrypoint_fields
 
-    args = entrypoint_fields(spec)[0]
+    fields = entrypoint_fields(spec)
+    args = fields[0]
     if not args:
         raise RunwasmError(f"{why}: process.args is empty, no module to run")
-    entry = _entrypoint(spec, rootfs)
+    entry = _entrypoint(fields, rootfs)
     if entry is None:
         raise RunwasmError(f"{why}: module {ann.shown(args[0], quote=False)} not found in the "
                            "image")

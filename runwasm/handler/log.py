@@ -28,7 +28,6 @@ _LEVELS: Final = {"debug": 0, "info": 1, "warn": 2, "warning": 2, "error": 3}
 _SEVERITY: Final = {"debug": 7, "info": 6, "warn": 4, "warning": 4, "error": 3}
 _SYSLOG_FACILITY_DAEMON: Final = 3
 IDENTIFIER: Final = "runwasm"
-TARGETS: Final = ("auto", "journal", "syslog", "file", "none")
 
 
 def _timestamp() -> str:

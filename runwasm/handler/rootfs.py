@@ -70,9 +70,7 @@ def _program(rootfs: str, path: str) -> str | None:
     for anything else there (a directory, FIFO, device, socket) or a symlink loop."""
     try:
         mode = os.lstat(resolve(rootfs, path)).st_mode
-    except FileNotFoundError:
-        return None
-    except NotADirectoryError:
+    except (FileNotFoundError, NotADirectoryError):
         return None
     if not stat.S_ISREG(mode):
         raise OSError(EINVAL, f"{path} is {file_kind(mode)}, not a regular file")
