@@ -2,12 +2,13 @@
 
 `import wasmtime` costs a container about 20 ms and 6 MiB (typing, and ctypes prototypes
 for the whole C API). The launcher runs one command module, usually from runwasm's
-precompiled cache, so this module binds only those calls, through ctypes, against the
-very `_libwasmtime.so` the `wasmtime` package ships: the package stays the dependency,
-and the guest meets the same engine. It mirrors the part of the package's API that
-`wasmtime_inproc` uses (Config, Engine, Module, Store, WasiConfig, Linker, Instance
-exports, Func, Memory, WasmtimeError/ExitTrap/Trap), so the adapter's code runs on either,
-and tests/unit/test_wasmtime_capi.py holds the two to the same behaviour.
+precompiled cache, so this module binds only those calls (through ctypes_lean, not all
+of ctypes) against the very `_libwasmtime.so` the `wasmtime` package ships: the package
+stays the dependency, and the guest meets the same engine. It mirrors the part of the
+package's API that `wasmtime_inproc` uses (Config, Engine, Module, Store, WasiConfig,
+Linker, Instance exports, Func, Memory, WasmtimeError/ExitTrap/Trap), so the adapter's
+code runs on either, and tests/unit/test_wasmtime_capi.py holds the two to the same
+behaviour.
 
 What it does not cover (components, text modules, an untested package version) runs on
 the full package: see `load()`. Objects are never freed: the launcher
@@ -16,12 +17,28 @@ runs one guest and ends with os._exit.
 
 from __future__ import annotations
 
-import ctypes
 import os
 import sys
-from ctypes import byref, c_bool, c_char_p, c_int, c_int64, c_size_t, c_uint8, c_uint64, c_void_p
 
 from runwasm.engines.base import dist_version
+from runwasm.engines.ctypes_lean import (
+    POINTER,
+    Library,
+    Structure,
+    Union,
+    byref,
+    c_bool,
+    c_char,
+    c_char_p,
+    c_int,
+    c_int32,
+    c_int64,
+    c_size_t,
+    c_uint8,
+    c_uint64,
+    c_void_p,
+    string_at,
+)
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -66,35 +83,35 @@ class Trap(WasmtimeError):
 # -- the C side ------------------------------------------------------------------------
 
 
-class _ByteVec(ctypes.Structure):  # wasm_byte_vec_t
-    _fields_ = [("size", c_size_t), ("data", ctypes.POINTER(ctypes.c_char))]
+class _ByteVec(Structure):  # wasm_byte_vec_t
+    _fields_ = [("size", c_size_t), ("data", POINTER(c_char))]
 
 
-class _Func(ctypes.Structure):  # wasmtime_func_t
+class _Func(Structure):  # wasmtime_func_t
     _fields_ = [("store_id", c_uint64), ("private", c_void_p)]
 
 
-class _ExternOf(ctypes.Union):  # wasmtime_extern_union_t: func, memory, ... (24 bytes)
+class _ExternOf(Union):  # wasmtime_extern_union_t: func, memory, ... (24 bytes)
     _fields_ = [("func", _Func), ("raw", c_uint64 * 3)]
 
 
-class _Extern(ctypes.Structure):  # wasmtime_extern_t
+class _Extern(Structure):  # wasmtime_extern_t
     _fields_ = [("kind", c_uint8), ("of", _ExternOf)]
 
 
-class _ValtypeVec(ctypes.Structure):  # wasm_valtype_vec_t
-    _fields_ = [("size", c_size_t), ("data", ctypes.POINTER(c_void_p))]
+class _ValtypeVec(Structure):  # wasm_valtype_vec_t
+    _fields_ = [("size", c_size_t), ("data", POINTER(c_void_p))]
 
 
-class _ValUnion(ctypes.Union):  # wasmtime_valunion_t: numbers, v128, references (24 bytes)
-    _fields_ = [("i32", ctypes.c_int32), ("i64", c_int64), ("raw", c_uint64 * 3)]
+class _ValUnion(Union):  # wasmtime_valunion_t: numbers, v128, references (24 bytes)
+    _fields_ = [("i32", c_int32), ("i64", c_int64), ("raw", c_uint64 * 3)]
 
 
-class _Val(ctypes.Structure):  # wasmtime_val_t
+class _Val(Structure):  # wasmtime_val_t
     _fields_ = [("kind", c_uint8), ("of", _ValUnion)]
 
 
-class _Instance(ctypes.Structure):  # wasmtime_instance_t
+class _Instance(Structure):  # wasmtime_instance_t
     _fields_ = [("store_id", c_uint64), ("private", c_size_t)]
 
 
@@ -127,8 +144,8 @@ PROTOTYPES: Final = {
     "wasmtime_instance_export_get": (c_bool, (_P, _P, c_char_p, c_size_t, _P)),
     "wasmtime_func_call": (_P, (_P, _P, _P, c_size_t, _P, c_size_t, _P)),
     "wasmtime_func_type": (_P, (_P, _P)),
-    "wasm_functype_params": (ctypes.POINTER(_ValtypeVec), (_P,)),
-    "wasm_functype_results": (ctypes.POINTER(_ValtypeVec), (_P,)),
+    "wasm_functype_params": (POINTER(_ValtypeVec), (_P,)),
+    "wasm_functype_results": (POINTER(_ValtypeVec), (_P,)),
     "wasm_valtype_kind": (c_uint8, (_P,)),
     "wasm_functype_delete": (None, (_P,)),
     "wasmtime_linker_define_unknown_imports_as_traps": (_P, (_P, _P)),
@@ -147,9 +164,9 @@ class _Library:
     """The prototyped functions of one loaded libwasmtime, as attributes."""
 
     def __init__(self, path: str) -> None:
-        dll = ctypes.CDLL(path)  # CDLL releases the GIL in calls: the signal thread runs
+        dll = Library(path)  # calls release the GIL: the signal thread runs
         for name, (restype, argtypes) in PROTOTYPES.items():
-            function = getattr(dll, name)
+            function = dll.function(name)
             function.restype = restype
             function.argtypes = argtypes
             setattr(self, name, function)
@@ -195,7 +212,7 @@ def _take_message(getter: Any, pointer: int, strip_nul: bool) -> str:
     vec = _ByteVec()
     getter(pointer, byref(vec))
     size = vec.size - 1 if strip_nul and vec.size else vec.size
-    text = ctypes.string_at(vec.data, size).decode("utf-8", "replace")
+    text = string_at(vec.data, size).decode("utf-8", "replace")
     _api().wasm_byte_vec_delete(byref(vec))
     return text
 
@@ -227,7 +244,7 @@ def _check(error: int | None) -> None:
         raise _error(error)
 
 
-def _strings(values: list[str]) -> ctypes.Array[c_char_p]:
+def _strings(values: list[str]) -> Any:
     # Bytes that are not UTF-8 reach Python as surrogates; they go back as they came.
     return (c_char_p * len(values))(*(v.encode("utf-8", "surrogateescape") for v in values))
 

@@ -107,13 +107,14 @@ def _run(binding: str, plan: Plan, env: list[tuple[str, str]] | None = None) -> 
 
 
 def _shape(ctype: object) -> tuple[str, int]:
-    """What matters for the ABI: pointer or value, and the size."""
+    """What matters for the ABI: pointer or value (by its type code: the binding's
+    types are ctypes_lean's, the package's are ctypes'), and the size."""
     if ctype is None:
         return ("void", 0)
     assert isinstance(ctype, type)
-    pointer = issubclass(ctype, (ctypes._Pointer, ctypes._CFuncPtr, ctypes.c_void_p,
-                                 ctypes.c_char_p))
-    return ("pointer" if pointer else ctype.__name__, ctypes.sizeof(ctype))
+    code = getattr(ctype, "_type_", None)
+    pointer = issubclass(ctype, (ctypes._Pointer, ctypes._CFuncPtr)) or code in ("P", "z")
+    return ("pointer" if pointer else str(code), ctypes.sizeof(ctype))
 
 
 @pytest.mark.parametrize("name", sorted(wasmtime_capi.PROTOTYPES))
