@@ -43,7 +43,8 @@ def loads(text: str | bytes) -> Any:
     """Parse a JSON document; ValueError, with a one-line message of bounded length, on
     any input the grammar rejects or the parser cannot hold (nesting, huge numbers)."""
     if isinstance(text, bytes):
-        text = text.decode("utf-8-sig")
+        # As decode("utf-8-sig") (one leading BOM dropped), without loading that codec.
+        text = (text[3:] if text.startswith(b"\xef\xbb\xbf") else text).decode("utf-8")
     if _scan is None:  # pragma: no cover
         import json
 

@@ -35,6 +35,12 @@ VERB_FLAGS: Final = {
     "run": (_CREATE_VALUES, _CREATE_BOOLS),
     "exec": (_EXEC_VALUES, _EXEC_BOOLS),
 }
+# runc's own verbs (runc 1.1): never runwasm's admin verbs, so the admin CLI's table is
+# not even imported for them.
+RUNC_VERBS: Final = frozenset({
+    "checkpoint", "create", "delete", "events", "exec", "features", "kill", "list", "pause",
+    "ps", "restore", "resume", "run", "spec", "start", "state", "update",
+})
 ALIASES: Final = {
     "b": "bundle", "d": "detach", "e": "env", "u": "user", "g": "additional-gids",
     "p": "process", "c": "cap", "t": "tty", "h": "help", "v": "version",

@@ -29,18 +29,8 @@ def main() -> NoReturn:
     log = Log(inv.log_path, inv.log_format, debug=inv.globals.get("debug") == "true",
               container_id=inv.container_id or "")
     try:
-        from runwasm.cli import VERBS as ADMIN_VERBS  # a dict literal, no imports
-
-        if inv.verb == "help" and inv.args[inv.verb_index + 1:inv.verb_index + 2] and \
-                inv.args[inv.verb_index + 1] in ADMIN_VERBS:  # `runwasm help doctor`
-            from runwasm.cli.app import run
-
-            sys.exit(run([*inv.args[inv.verb_index + 1:inv.verb_index + 2], "--help"]))
-        if inv.verb in ADMIN_VERBS:
-            # Admin verbs load the node config themselves (doctor reports a broken one).
-            from runwasm.cli.app import run
-
-            sys.exit(run(inv.args[inv.verb_index:]))
+        if inv.verb not in argv_scan.RUNC_VERBS:
+            _admin(inv)
         config = node_config.load()
         log.use_node_config(config)
         sys.exit(_dispatch(inv, config, log))
@@ -54,6 +44,22 @@ def main() -> NoReturn:
         log.error(one_line(f"runwasm: internal error: {type(e).__name__}: {e}"))
         log.flush()
         sys.exit(1)
+
+
+def _admin(inv: Invocation) -> None:
+    """An admin verb (or `runwasm help VERB` for one) runs the admin CLI and exits."""
+    from runwasm.cli import VERBS as ADMIN_VERBS  # a dict literal, no imports
+
+    if inv.verb == "help" and inv.args[inv.verb_index + 1:inv.verb_index + 2] and \
+            inv.args[inv.verb_index + 1] in ADMIN_VERBS:  # `runwasm help doctor`
+        from runwasm.cli.app import run
+
+        sys.exit(run([*inv.args[inv.verb_index + 1:inv.verb_index + 2], "--help"]))
+    if inv.verb in ADMIN_VERBS:
+        # Admin verbs load the node config themselves (doctor reports a broken one).
+        from runwasm.cli.app import run
+
+        sys.exit(run(inv.args[inv.verb_index:]))
 
 
 MAX_MESSAGE: Final = 1024  # characters: values in messages are cut well before this

@@ -569,3 +569,10 @@ def _check_invariants(args: list[str], inv: Invocation) -> None:
 def test_scan_never_raises(args: list[str]) -> None:
     inv = scan(args)
     _check_invariants(args, inv)
+
+
+def test_no_admin_verb_is_a_runc_verb() -> None:
+    from runwasm.cli import VERBS
+    from runwasm.handler.argv import RUNC_VERBS
+
+    assert not RUNC_VERBS & set(VERBS)

@@ -86,6 +86,9 @@ def test_extra_data_message_has_offset() -> None:
 def test_bytes_utf8_and_bom() -> None:
     assert jsonfast.loads('{"é":"ü"}'.encode()) == {"é": "ü"}
     assert jsonfast.loads(b'\xef\xbb\xbf{"a":1}') == {"a": 1}
+    # Exactly utf-8-sig: one BOM goes; a second is not whitespace.
+    with pytest.raises(ValueError):
+        jsonfast.loads(b'\xef\xbb\xbf\xef\xbb\xbf{"a":1}')
 
 
 def test_bytes_not_utf8_is_value_error() -> None:
