@@ -43,7 +43,7 @@ class NodeConfig:
         # reaching runwasm is sniffed as with module.wasm.image/variant=compat-smart.
         detection: str = "annotations",
         # Where decisions and errors go besides --log (CRI-O passes none): "auto" is the
-        # file when `log_file` is set, else the journal when its socket exists, else syslog.
+        # file when `log_file` is set, else the journal, else syslog, whichever socket exists.
         log_target: str = "auto",
         log_file: str = "",
         log_level: str = "info",

@@ -39,12 +39,17 @@ except (ImportError, AttributeError):  # pragma: no cover - CPython always has i
     pass
 
 
+def decode(raw: bytes, errors: str = "strict") -> str:
+    """raw.decode("utf-8-sig", errors) (one leading BOM dropped), without loading that
+    codec: the UTF-8 one is always loaded."""
+    return (raw[3:] if raw.startswith(b"\xef\xbb\xbf") else raw).decode("utf-8", errors)
+
+
 def loads(text: str | bytes) -> Any:
     """Parse a JSON document; ValueError, with a one-line message of bounded length, on
     any input the grammar rejects or the parser cannot hold (nesting, huge numbers)."""
     if isinstance(text, bytes):
-        # As decode("utf-8-sig") (one leading BOM dropped), without loading that codec.
-        text = (text[3:] if text.startswith(b"\xef\xbb\xbf") else text).decode("utf-8")
+        text = decode(text)
     if _scan is None:  # pragma: no cover
         import json
 

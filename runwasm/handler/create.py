@@ -65,7 +65,7 @@ class Bundle:
 def load_spec(raw: bytes, where: str) -> dict[str, Any]:
     try:
         # As runc's decoder does, bytes that are not UTF-8 become U+FFFD.
-        spec = jsonfast.loads(raw.decode("utf-8-sig", "replace"))
+        spec = jsonfast.loads(jsonfast.decode(raw, "replace"))
     except ValueError as e:
         raise RunwasmError(f"parse {where}: {e}") from None
     if not isinstance(spec, dict):

@@ -6,9 +6,10 @@ An error is one line on stderr and a record in the `--log` file in `--log-format
 
 CRI-O never passes `--log`, so decisions and errors also go to the node's log target
 (`[log] target` in the node config): by default the systemd journal when its socket
-exists, else syslog (`/dev/log`), or a file, or nowhere. Node records are held until the
-call hands over to runc (or fails) and then sent together as one entry: a call pays at
-most one datagram, and a call that decides nothing (state, start, kill, ...) none.
+exists, else syslog (`/dev/log`) when it exists, or a file, or nowhere. Node records are
+held until the call hands over to runc (or fails) and then sent together as one entry: a
+call pays at most one datagram, and a call that decides nothing (state, start, kill, ...)
+none.
 """
 
 from __future__ import annotations
@@ -118,14 +119,15 @@ class Log:
 
     def resolved_target(self) -> str:
         """`auto`: the file when one is set, else the journal if its socket exists, else
-        syslog."""
+        syslog if its socket exists, else none (a datagram to no socket costs a create
+        the socket module for nothing)."""
         if self.node_target != "auto":
             return self.node_target
         if self.node_file:
             return "file"
         if self.journal_socket and _is_socket(self.journal_socket):
             return "journal"
-        return "syslog" if self.syslog_socket else "none"
+        return "syslog" if self.syslog_socket and _is_socket(self.syslog_socket) else "none"
 
 
 def _strip_prefix(msg: str) -> str:

@@ -171,3 +171,9 @@ def test_dumps_too_deep_is_value_error() -> None:
         value = [value]
     with pytest.raises(ValueError, match="nested too deeply"):
         jsonfast.dumps(value)
+
+
+@pytest.mark.parametrize("raw", [b"", b"\xef\xbb\xbf", b"\xef\xbb\xbf\xef\xbb\xbfx", b"a\xffb",
+                                 b"\xef\xbb", "é".encode(), b"\xef\xbb\xbf\xff"])
+def test_decode_is_utf8_sig(raw: bytes) -> None:
+    assert jsonfast.decode(raw, "replace") == raw.decode("utf-8-sig", "replace")

@@ -220,6 +220,9 @@ def test_auto_prefers_journal_then_syslog(listener: tuple[socket.socket, str],
     no_journal = Log(node_target="auto", journal_socket=str(tmp_path / "none.sock"),
                      syslog_socket=path)
     assert no_journal.resolved_target() == "syslog"
+    neither = Log(node_target="auto", journal_socket=str(tmp_path / "none.sock"),
+                  syslog_socket=str(tmp_path / "none-either.sock"))
+    assert neither.resolved_target() == "none"
     assert Log(node_target="auto", node_file="/x.log").resolved_target() == "file"
 
 
