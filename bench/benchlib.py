@@ -144,6 +144,14 @@ def measure(title: str, commands: list[Command], runs: int, warmup: int) -> None
             command.samples_ms.append(command.once())
 
 
+def paired(a: Command, b: Command) -> tuple[float, float]:
+    """The medians of a's per-round difference from b and of its per-round ratio to b:
+    `measure` runs them in the same rounds, so drift that hits both cancels out."""
+    rounds = list(zip(a.samples_ms, b.samples_ms))
+    return (statistics.median(x - y for x, y in rounds),
+            statistics.median(x / y for x, y in rounds))
+
+
 def working(command: Command) -> str:
     """"" when the command runs, else why not (one line)."""
     try:
