@@ -119,8 +119,8 @@ class Log:
 
     def resolved_target(self) -> str:
         """`auto`: the file when one is set, else the journal if its socket exists, else
-        syslog if its socket exists, else none (a datagram to no socket costs a create
-        the socket module for nothing)."""
+        syslog if its socket exists, else none (sending to no socket would load the
+        socket module for nothing)."""
         if self.node_target != "auto":
             return self.node_target
         if self.node_file:
