@@ -63,6 +63,14 @@ def load_line() -> str:
     return f"load average {one:.2f} (1 min), {five:.2f} (5 min), {os.cpu_count()} CPUs"
 
 
+def run_line(what: str, load: str) -> str:
+    """The line that dates a run: when, on which machine, `what` ran, and the load at
+    its end (the README quotes it beside every figure)."""
+    parts = [time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), os.uname().nodename,
+             what, f"{load} at the end"]
+    return ", ".join(p for p in parts if p)
+
+
 class Command:
     """One command line, timed around subprocess.run (no shell).
 

@@ -152,8 +152,7 @@ def main(argv: list[str] | None = None) -> int:
             import shutil
 
             shutil.rmtree(base, ignore_errors=True)
-    print(f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {os.uname().nodename}, "
-          f"CRI-O {version.get('RuntimeVersion', '?').strip()}, {load} at the end")
+    print(benchlib.run_line(f"CRI-O {version.get('RuntimeVersion', '?').strip()}", load))
     width = max(len(label) for label in KINDS)
     base_ms = statistics.median(samples["busybox pod, runc handler"])
     print()

@@ -203,8 +203,7 @@ def main(argv: list[str] | None = None) -> int:
         benchlib.ignore_signals()
         load = benchlib.load_line()
         bench.cleanup()
-    print(f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {os.uname().nodename}, "
-          f"{load} at the end")
+    print(benchlib.run_line("", load))
     report(done, notes, args.containers)
     return 0
 

@@ -364,8 +364,7 @@ def main(argv: list[str] | None = None) -> int:
         benchlib.ignore_signals()
         load = benchlib.load_line()
         bench.cleanup()
-    print(f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {os.uname().nodename}, "
-          f"python {sys.version.split()[0]}, {load} at the end")
+    print(benchlib.run_line(f"python {sys.version.split()[0]}", load))
     report([*start, *create, *passthrough], args.runs, notes, concurrency)
     return 0
 
