@@ -25,7 +25,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from e2e_support import REPO, TIMEOUT, Containers, mount_lines, must, run, terminate
+from e2e_support import (
+    REPO,
+    TIMEOUT,
+    Containers,
+    mount_lines,
+    must,
+    run,
+    terminate,
+    wait_serving,
+)
 
 from devkit import bundles
 from runwasm import config as node_config
@@ -289,14 +298,9 @@ enable_metrics = false
                  str(self.dropins), "--log-level", "info"], stdout=log,
                 stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=self.env(),
                 start_new_session=True)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:  # until it serves (bounded; not timed)
-            if self.process.poll() is not None:
-                raise RuntimeError(f"crio exited {self.process.returncode}: {self.tail()}")
-            if self.socket.exists() and self.crictl("info").returncode == 0:
-                return
-            time.sleep(0.1)
-        raise RuntimeError(f"crio did not come up: {self.tail()}")
+        wait_serving(self.process, "crio",
+                     lambda: self.socket.exists() and self.crictl("info").returncode == 0,
+                     self.tail, seconds=60, poll=0.1)
 
     def terminate(self) -> None:
         """SIGTERM by pid, and wait: CRI-O leaves running containers to conmon."""

@@ -14,7 +14,7 @@ import signal
 import subprocess
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -84,6 +84,20 @@ def terminate(process: subprocess.Popen[Any]) -> None:
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait()
+
+
+def wait_serving(process: subprocess.Popen[Any], name: str, serves: Callable[[], bool],
+                 tail: Callable[[], str], *, seconds: float, poll: float) -> None:
+    """Until a daemon just started serves (bounded, not a timing assertion); its log's
+    tail in the error if it exits or does not come up."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{name} exited {process.returncode}: {tail()}")
+        if serves():
+            return
+        time.sleep(poll)
+    raise RuntimeError(f"{name} did not come up: {tail()}")
 
 class Containers:
     """podman and buildah sharing one private image store under `base`."""
@@ -193,13 +207,9 @@ class Containerd:
             self.process = subprocess.Popen(["containerd", "--config", str(config)],
                                             stdout=log, stderr=subprocess.STDOUT,
                                             stdin=subprocess.DEVNULL, start_new_session=True)
-        for _ in range(200):  # until it serves (bounded; not a timing assertion)
-            if self.process.poll() is not None:
-                raise RuntimeError(f"containerd exited: {self.log.read_text()[-2000:]}")
-            if self.socket.exists() and self.ctr("version").returncode == 0:
-                return
-            time.sleep(0.05)
-        raise RuntimeError(f"containerd did not come up: {self.log.read_text()[-2000:]}")
+        wait_serving(self.process, "containerd",
+                     lambda: self.socket.exists() and self.ctr("version").returncode == 0,
+                     lambda: self.log.read_text()[-2000:], seconds=15, poll=0.05)
 
     def ctr(self, *args: str, timeout: float = TIMEOUT) -> subprocess.CompletedProcess[str]:
         return run(["ctr", "--address", str(self.socket), "--namespace", self.namespace,
