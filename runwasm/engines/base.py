@@ -40,6 +40,12 @@ INVOKE: Final = "invoke"  # runs reactor modules: _initialize, then a named expo
 ALL_CAPABILITIES: Final = (WASI_P1, COMPONENTS, SOCKETS, MAX_MEMORY, TIMEOUT, FUEL, PRECOMPILE,
                            INVOKE)
 
+# Wasmtime and Wasmer run WASI calls on a tokio runtime, which by default starts one
+# worker thread per CPU of the node. A WASI guest's host calls block its one thread, so
+# one worker serves it; on a 64-core node the default would cost every container 64
+# threads, their stacks and their start. TOKIO_WORKER_THREADS is tokio's own setting.
+TOKIO_ONE_WORKER: Final = {"TOKIO_WORKER_THREADS": "1"}
+
 # Launcher-side directory where the engine view links the module under the name
 # Engine.module_name() gives (engines that derive the guest's argv[0] from it).
 MODULE_NAMES: Final = "/.runwasm/name"

@@ -20,6 +20,7 @@ from runwasm.engines.base import (
     EXIT_FUEL,
     EXIT_MEMORY,
     EXIT_TRAP,
+    TOKIO_ONE_WORKER,
     Engine,
     EngineError,
     EngineSettings,
@@ -39,7 +40,7 @@ else:
     import _signal
 
 # The engine's own environment: minimal, so nothing of the launcher leaks into the guest.
-ENGINE_ENV = {"PATH": "/usr/bin:/bin"}
+ENGINE_ENV = {"PATH": "/usr/bin:/bin", **TOKIO_ONE_WORKER}
 
 
 class ChildProcessEngine(Engine):

@@ -22,6 +22,7 @@ from runwasm.engines.base import (
     MAX_MEMORY,
     PRECOMPILE,
     TIMEOUT,
+    TOKIO_ONE_WORKER,
     WASI_P1,
     Engine,
     EngineError,
@@ -97,6 +98,9 @@ class WasmtimeInProcess(Engine):
     # -- container side ----------------------------------------------------------------
 
     def run(self, plan: Plan, env: list[tuple[str, str]]) -> int:
+        # The launcher's own environment, read when the first WASI call starts the
+        # runtime; the guest's is `env`, already taken.
+        os.environ.update(TOKIO_ONE_WORKER)
         return self.run_on(binding(plan), plan, env)
 
     def run_on(self, wasmtime: Any, plan: Plan, env: list[tuple[str, str]]) -> int:

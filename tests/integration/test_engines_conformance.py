@@ -293,3 +293,34 @@ def test_exec_exact_env_and_argv(engine: Engine, modules: dict[str, Path],
     argv, environ = guest_view(result.stdout)
     assert environ == env
     assert argv == guest_argv(engine, EXACT_ARGS)
+
+
+def test_one_tokio_worker(engine: Engine, modules: dict[str, Path]) -> None:
+    """Wasmtime (and Wasmer's CLI) run WASI calls on a tokio runtime that would start a
+    worker per CPU of the node; runwasm gives it one. This VM has 2 CPUs, where the
+    default would show 2 (a 1-CPU machine cannot tell the two apart)."""
+    bundle = engine.bundle({"/tool.wasm": modules["tool"]}, ["/tool.wasm", "sleep", "600"])
+    container_id = engine.start(bundle)
+    deadline = time.monotonic() + 20
+    while "sleeping" not in (bundle / "out").read_text():  # the runtime exists by now
+        assert time.monotonic() < deadline, (bundle / "err").read_text()
+        time.sleep(0.05)
+    state = engine.runtime.state(container_id)
+    assert state is not None
+    tokio = [name for pid in _process_tree(state["pid"]) for name in _thread_names(pid)
+             if name.startswith("tokio")]
+    if engine.name.startswith("wasmtime") or engine.label == "wasmer-cli":
+        assert len(tokio) == 1, tokio
+    else:
+        assert len(tokio) <= 1, tokio
+
+
+def _process_tree(pid: int) -> list[int]:
+    children = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        children += [int(c) for c in (task / "children").read_text().split()]
+    return [pid, *(p for child in children for p in _process_tree(child))]
+
+
+def _thread_names(pid: int) -> list[str]:
+    return [(task / "comm").read_text().strip() for task in Path(f"/proc/{pid}/task").iterdir()]
