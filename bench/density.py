@@ -89,7 +89,16 @@ def measure(case: Case, pid: int) -> dict[str, float]:
     pids = processes(cgroup)
     launcher = anonymous(pid) if len(pids) > 1 else 0.0  # the engine is a child of pid 1
     return {"charge": charge(cgroup) / MIB, "anon": sum(anonymous(p) for p in pids) / MIB,
-            "launcher": launcher / MIB, "processes": float(len(pids))}
+            "launcher": launcher / MIB, "processes": float(len(pids)),
+            "threads": float(sum(threads(p) for p in pids))}
+
+
+def threads(pid: int) -> int:
+    """The process's threads: each has a stack, and engines may start one per CPU."""
+    try:
+        return len(os.listdir(f"/proc/{pid}/task"))
+    except OSError:  # exited meanwhile
+        return 0
 
 
 def cases(bench: Bench, n: int, notes: list[str]) -> list[Case]:
@@ -144,7 +153,7 @@ def report(done: list[Case], notes: list[str], n: int) -> None:
     width = max(len(c.label) for c in done)
     print()
     print(f"{'idle container':<{width}}  {'charge':>8}  {'min':>7}  {'max':>7}  {'anon':>7}  "
-          f"{'launcher':>8}  {'procs':>5}   (MiB per container, median of {n})")
+          f"{'launcher':>8}  {'procs':>5}  {'threads':>7}   (MiB per container, median of {n})")
     medians: dict[str, dict[str, float]] = {}
     for case in done:
         m = {k: statistics.median(r[k] for r in case.rows) for k in case.rows[0]}
@@ -152,7 +161,8 @@ def report(done: list[Case], notes: list[str], n: int) -> None:
         charges = [r["charge"] for r in case.rows]
         launcher = f"{m['launcher']:8.2f}" if m["launcher"] else f"{'':8}"
         print(f"{case.label:<{width}}  {m['charge']:8.2f}  {min(charges):7.2f}  "
-              f"{max(charges):7.2f}  {m['anon']:7.2f}  {launcher}  {m['processes']:5.0f}")
+              f"{max(charges):7.2f}  {m['anon']:7.2f}  {launcher}  {m['processes']:5.0f}  "
+              f"{m['threads']:7.0f}")
     for note in notes:
         print(f"  ({note})")
     print()
