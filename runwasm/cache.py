@@ -208,9 +208,11 @@ class Cache:
         request = jsonfast.dumps({"engine": adapter.name, "module": module, "out": tmp,
                                   "codegen": identity["codegen"],
                                   "installation": installation.to_dict()})
+        from runwasm.engines.registry import import_path, import_root
+
         interpreter = installation.interpreter or os.path.realpath(sys.executable)
-        boot = ("import sys;sys.path[:0]=%r;from runwasm.compile_worker import main;main()"
-                % [p for p in sys.path if p])
+        paths = import_path(import_root(adapter.name), installation)
+        boot = f"import sys;sys.path[:0]={paths!r};from runwasm.compile_worker import main;main()"
         memory = self.memory
 
         def bounded() -> None:  # in the worker, before exec

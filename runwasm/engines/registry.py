@@ -7,7 +7,7 @@ import os
 import sys
 
 from runwasm.engines import BUILTIN, GROUP
-from runwasm.engines.base import Engine, EngineError, EngineSettings
+from runwasm.engines.base import Engine, EngineError, EngineSettings, Installation
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -62,6 +62,19 @@ def import_root(name: str) -> str | None:
     for _ in range(module.__name__.count(".")):
         root = os.path.dirname(root)
     return root
+
+
+def import_path(adapter_root: str | None, installation: Installation) -> list[str]:
+    """The import path of a process that runs an engine on the installation's
+    interpreter (the launcher, the cache's compile worker): runwasm itself, a
+    third-party adapter's root, the engine's own directories. Not this process's
+    sys.path: that interpreter may be another one (wasmer's Python 3.10)."""
+    package_parent = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    paths = [package_parent]
+    for path in (adapter_root, *installation.import_paths):
+        if path and path not in paths:
+            paths.append(path)
+    return paths
 
 
 def settings_for(tables: dict[str, dict[str, Any]], name: str) -> EngineSettings:

@@ -51,7 +51,9 @@ class Wasmer(ChildProcessEngine):
     name = "wasmer"
     description = "Wasmer: the wasmer Python package (Python <= 3.10), else wasmer run"
     executable_name = "wasmer"
-    capabilities = frozenset({WASI_P1, SOCKETS, TIMEOUT, PRECOMPILE})
+    # Only the package uses the precompiled-module cache; `wasmer run` compiles (or uses
+    # its own cache) on every start.
+    capabilities = frozenset({WASI_P1, SOCKETS, TIMEOUT})
     python_capabilities = frozenset({WASI_P1, TIMEOUT, PRECOMPILE})
     imports = engine_imports.WASMER
 
@@ -85,6 +87,37 @@ class Wasmer(ChildProcessEngine):
         if settings.python:
             return self._locate_python(settings.python).version
         return super().version(settings)
+
+    # -- precompiled-module cache (the package) -------------------------------------
+
+    def cache_identity(self, installation: Installation) -> str:
+        # The package and compiler versions and the exact native extension that writes
+        # and reads the artifacts (Module.serialize's format is the build's own).
+        if not installation.interpreter or not installation.import_paths:
+            return ""
+        site = installation.import_paths[0]
+        try:
+            native = sorted(n for n in os.listdir(os.path.join(site, "wasmer"))
+                            if n.endswith(".so"))[0]
+            st = os.stat(os.path.join(site, "wasmer", native))
+        except (OSError, IndexError):
+            return ""
+        compiler = dist_version(site, "wasmer_compiler_cranelift")
+        return (f"wasmer-py {installation.version} cranelift {compiler} "
+                f"{native}:{st.st_size}:{st.st_mtime_ns}")
+
+    def precompile(self, module: str, out: str, codegen: dict[str, Any],
+                   installation: Installation) -> None:
+        """In the compile worker, on the package's interpreter."""
+        wasmer, _, compiler = _package()
+        store = wasmer.Store(wasmer.engine.Universal(compiler))
+        try:
+            with open(module, "rb") as f:
+                compiled = wasmer.Module(store, f.read())
+        except (RuntimeError, ValueError, TypeError) as e:
+            raise EngineError(f"cannot compile: {e}") from None
+        with open(out, "wb") as f:
+            f.write(compiled.serialize())
 
     # -- container side ----------------------------------------------------------------
 
@@ -134,20 +167,10 @@ class Wasmer(ChildProcessEngine):
         return os.WEXITSTATUS(status)
 
     def _run_guest(self, plan: Plan, env: list[tuple[str, str]]) -> int:
-        try:
-            import wasmer
-            from wasmer import wasi
-            from wasmer_compiler_cranelift import Compiler
-        except ImportError as e:
-            raise EngineError(f"the wasmer package does not import here: {e}") from None
-        store = wasmer.Store(wasmer.engine.Universal(Compiler))
-        try:
-            with open(plan.module, "rb") as f:
-                module = wasmer.Module(store, f.read())
-            # A module without WASI imports still gets the (unused) WASI imports.
-            version = wasi.get_version(module, strict=False) or wasi.Version.SNAPSHOT1
-        except (RuntimeError, ValueError, TypeError, OSError) as e:
-            raise EngineError(f"cannot compile {guest_path(plan.module)}: {e}") from None
+        wasmer, wasi, compiler = _package()
+        store, module = self._module(wasmer, compiler, plan)
+        # A module without WASI imports still gets the (unused) WASI imports.
+        version = wasi.get_version(module, strict=False) or wasi.Version.SNAPSHOT1
         builder: Any = wasi.StateBuilder(plan.args[0] if plan.args else plan.module)
         builder = builder.arguments(plan.args[1:]).environments(dict(env))
         builder = builder.map_directory("/", APP_ROOT).map_directory(".", plan.cwd)
@@ -163,6 +186,23 @@ class Wasmer(ChildProcessEngine):
             return EXIT_TRAP
         return 0
 
+    def _module(self, wasmer: Any, compiler: Any, plan: Plan) -> tuple[Any, Any]:
+        """(store, module): from runwasm's cache on an engine without a compiler (no
+        Cranelift, no compile threads), else compiled here."""
+        if plan.artifact:
+            store = wasmer.Store(wasmer.engine.Universal())
+            try:
+                with open(plan.artifact, "rb") as f:
+                    return store, wasmer.Module.deserialize(store, f.read())
+            except (RuntimeError, ValueError, TypeError, OSError) as e:
+                sys.stderr.write(f"runwasm: cached artifact unusable ({e}); compiling\n")
+        store = wasmer.Store(wasmer.engine.Universal(compiler))
+        try:
+            with open(plan.module, "rb") as f:
+                return store, wasmer.Module(store, f.read())
+        except (RuntimeError, ValueError, TypeError, OSError) as e:
+            raise EngineError(f"cannot compile {guest_path(plan.module)}: {e}") from None
+
     def interrupt(self) -> None:
         super().interrupt()  # a CLI child gets SIGTERM
         if self._pid:
@@ -173,6 +213,17 @@ class Wasmer(ChildProcessEngine):
         if self._pid:
             sys.stderr.write("runwasm: wasmer did not stop after SIGTERM; sending SIGKILL\n")
             os.kill(self._pid, signal.SIGKILL)
+
+
+def _package() -> tuple[Any, Any, Any]:
+    """(wasmer, wasmer.wasi, the Cranelift compiler class) from the package."""
+    try:
+        import wasmer
+        from wasmer import wasi
+        from wasmer_compiler_cranelift import Compiler
+    except ImportError as e:
+        raise EngineError(f"the wasmer package does not import here: {e}") from None
+    return wasmer, wasi, Compiler
 
 
 ADAPTER = Wasmer

@@ -68,14 +68,11 @@ def _is_kept(destination: str) -> bool:
 
 def launcher_paths(runner: Runner) -> tuple[str, list[str]]:
     """The interpreter the launcher runs on and the import path it needs."""
+    from runwasm.engines.registry import import_path
+
     installation = runner.installation
     interpreter = installation.interpreter or os.path.realpath(sys.executable)
-    package_dir = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    paths = [package_dir]
-    for path in (runner.adapter_root, *installation.import_paths):
-        if path and path not in paths:
-            paths.append(path)
-    return interpreter, paths
+    return interpreter, import_path(runner.adapter_root, installation)
 
 
 def _host_binds(interpreter: str, import_paths: list[str], extra: tuple[str, ...]

@@ -10,6 +10,7 @@ import threading
 from pathlib import Path
 
 import pytest
+from engine_matrix import PY310
 from integration_support import (
     RUNWASM,
     WASMEDGE_KITS,
@@ -24,10 +25,14 @@ from devkit import bundles
 
 WASMEDGE_MISSING = engine_missing("wasmedge")
 needs_wasmedge = pytest.mark.skipif(bool(WASMEDGE_MISSING), reason=WASMEDGE_MISSING)
-# The engines that compile into the cache here, by the annotations that choose them.
+needs_py310 = pytest.mark.skipif(not PY310.exists(), reason="no .venv310 with the wasmer "
+                                 "package (needs pyenv's Python 3.10)")
+# The engines that compile into the cache here, by the annotations that choose them
+# (every Node's config names the wasmer package's interpreter).
 ENGINES = [
     pytest.param({"module.wasm.image/variant": "compat"}, id="wasmtime"),
     pytest.param({"runwasm.io/engine": "wasmedge"}, id="wasmedge", marks=needs_wasmedge),
+    pytest.param({"runwasm.io/engine": "wasmer"}, id="wasmer-python", marks=needs_py310),
 ]
 
 
@@ -45,6 +50,7 @@ class Node:
         lines = ["[cache]", f'dir = "{self.cache}"']
         for key, value in cache.items():
             lines.append(f"{key} = {json.dumps(value)}")
+        lines += ["[engines.wasmer]", f'python = "{PY310}"']
         self.config.write_text("\n".join(lines) + "\n")
         self.env = {**os.environ, "RUNWASM_CONFIG": str(self.config)}
 
@@ -83,6 +89,7 @@ def test_miss_then_hit(runtime: Runtime, modules: dict[str, Path], tmp_path: Pat
     before = artifact.stat()
     second = run(runtime, node, bundle, log)
     assert second.returncode == 0 and second.stdout == first.stdout
+    assert second.stderr == ""  # the engine loaded the artifact (no fallback to compiling)
     assert "cache hit: /hello.wasm" in log.read_text()
     assert len(node.entries()) == 1
     assert artifact.stat().st_ino == before.st_ino  # the same file, not rebuilt
