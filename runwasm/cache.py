@@ -208,7 +208,7 @@ class Cache:
         request = jsonfast.dumps({"engine": adapter.name, "module": module, "out": tmp,
                                   "codegen": identity["codegen"],
                                   "installation": installation.to_dict()})
-        from runwasm.engines.registry import import_path, import_root
+        from runwasm.engines.import_paths import import_path, import_root
 
         interpreter = installation.interpreter or os.path.realpath(sys.executable)
         paths = import_path(import_root(adapter.name), installation)

@@ -15,6 +15,11 @@ if TYPE_CHECKING:
 
 APP_ROOT: Final = "/.app"
 VERSION: Final = 1
+# What a plan runs (Plan.kind); runwasm.wasmfile sniffs files into these and more.
+MODULE: Final = "module"
+COMPONENT: Final = "component"
+WAT: Final = "wat"
+PRECOMPILED: Final = "precompiled"  # a Wasmtime artifact (.cwasm): ELF with engine code
 # What the container's start-up sets in the launcher's environment on its own: runc sets
 # HOME when process.env has none or an empty one, and the interpreter's locale coercion
 # (PEP 538, which -I cannot turn off) sets LC_CTYPE. The plan records what process.env held
@@ -89,7 +94,7 @@ class Plan:
                  engine_env: list[str] | None = None, env: list[str] | None = None) -> None:
         self.engine = engine
         self.module = module  # launcher-side path, under APP_ROOT
-        self.kind = kind  # runwasm.wasmfile kind: module, component or wat
+        self.kind = kind  # MODULE, COMPONENT, WAT or PRECOMPILED
         self.args = args  # the guest's argv, process.args as given
         self.cwd = cwd  # the guest's cwd, launcher-side (under APP_ROOT), symlinks resolved
         self.readonly = readonly

@@ -8,6 +8,10 @@ from __future__ import annotations
 
 from runwasm.errors import RunwasmError
 from runwasm.files import open_regular
+from runwasm.plan import COMPONENT as COMPONENT
+from runwasm.plan import MODULE as MODULE
+from runwasm.plan import PRECOMPILED as PRECOMPILED
+from runwasm.plan import WAT as WAT
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -25,11 +29,8 @@ _FUNC_EXPORT: Final = 0
 MAX_ENTRIES: Final = 100_000  # imports, or exports
 MAX_SECTIONS: Final = 100_000
 
-# Kinds returned by sniff().
-MODULE, COMPONENT, WAT, ELF, SCRIPT, UNKNOWN = (
-    "module", "component", "wat", "elf", "script", "unknown"
-)
-PRECOMPILED: Final = "precompiled"  # a Wasmtime artifact (.cwasm): ELF with engine code
+# Kinds returned by sniff(): the plan's own (runwasm.plan) and what no plan runs.
+ELF, SCRIPT, UNKNOWN = "elf", "script", "unknown"
 WASM_KINDS: Final = (MODULE, COMPONENT, WAT)
 
 

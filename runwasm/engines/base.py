@@ -10,9 +10,7 @@ entry-point group (see registry.py), the built-in ones too.
 from __future__ import annotations
 
 import abc
-import os
-
-from runwasm.executables import search
+import posix  # not os: the launcher imports this module (see launcher/main.py)
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -157,13 +155,15 @@ class Engine(abc.ABC):
 
 def find_executable(name: str, configured: str = "") -> str | None:
     """The configured path (a path or a name), else `name` on PATH."""
+    from runwasm.executables import search  # host side
+
     return search(configured or name)
 
 
 def dist_version(site: str, distribution: str) -> str:
     """The version of `distribution` installed in `site`, from its .dist-info name."""
     prefix = distribution + "-"
-    for entry in os.listdir(site):
+    for entry in posix.listdir(site):
         if entry.startswith(prefix) and entry.endswith(".dist-info"):
             return entry[len(prefix):-len(".dist-info")]
     return ""

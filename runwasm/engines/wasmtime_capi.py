@@ -12,12 +12,14 @@ behaviour.
 
 What it does not cover (components, text modules, an untested package version) runs on
 the full package: see `load()`. Objects are never freed: the launcher
-runs one guest and ends with os._exit.
+runs one guest and ends with posix._exit. Like the launcher, this module does without
+`os` (launcher/main.py says why).
 """
 
 from __future__ import annotations
 
-import os
+import _stat
+import posix
 import sys
 
 from runwasm.engines.base import dist_version
@@ -185,7 +187,7 @@ def library(paths: Iterable[str] | None = None) -> str | None:
 
     for site in sys.path if paths is None else paths:
         path = native_library(site)
-        if os.path.isfile(path):
+        if _is_file(path):
             major = dist_version(site, "wasmtime").partition(".")[0]
             return path if major.isdigit() and int(major) in TESTED_MAJORS else None
     return None
@@ -200,6 +202,18 @@ def load(paths: Iterable[str] | None = None) -> bool:
             return False
         _lib = _Library(path)
     return True
+
+
+def _is_file(path: str) -> bool:
+    try:
+        return _stat.S_ISREG(posix.stat(path).st_mode)
+    except OSError:
+        return False
+
+
+def _fsencode(path: str) -> bytes:
+    """os.fsencode."""
+    return path.encode(sys.getfilesystemencoding(), sys.getfilesystemencodeerrors())
 
 
 def _api() -> _Library:
@@ -299,7 +313,7 @@ class Module:
     def deserialize_file(cls, engine: Engine, path: str) -> Module:
         """A precompiled artifact, memory-mapped (containers share its code pages)."""
         out = c_void_p()
-        _check(_api().wasmtime_module_deserialize_file(engine._ptr, os.fsencode(path),
+        _check(_api().wasmtime_module_deserialize_file(engine._ptr, _fsencode(path),
                                                        byref(out)))
         return cls(out.value or 0)
 
@@ -339,7 +353,7 @@ class WasiConfig:
         _api().wasi_config_inherit_stderr(self._ptr)
 
     def preopen_dir(self, path: str, guest_path: str, fs_mutable: bool = True) -> None:
-        if not _api().wasi_config_preopen_dir(self._ptr, os.fsencode(path),
+        if not _api().wasi_config_preopen_dir(self._ptr, _fsencode(path),
                                               guest_path.encode(), fs_mutable):
             raise WasmtimeError("failed to add preopen dir")
 

@@ -4,11 +4,14 @@ Signals and timeouts: a Python signal handler never runs while the main thread i
 inside wasm, so the launcher's helper thread calls `interrupt()`, which bumps the
 engine's epoch; the guest, run with an epoch deadline of one tick, traps at its next
 loop back-edge or call.
+
+The launcher runs this module without `os` (launcher/main.py says why): container-side
+code uses `posix`, and the host-side methods import `os` themselves.
 """
 
 from __future__ import annotations
 
-import os
+import posix
 import sys
 
 from runwasm.engines import imports as engine_imports
@@ -31,8 +34,7 @@ from runwasm.engines.base import (
     dist_version,
     missing,
 )
-from runwasm.plan import APP_ROOT, Plan, guest_path
-from runwasm.wasmfile import MODULE, PRECOMPILED
+from runwasm.plan import APP_ROOT, MODULE, PRECOMPILED, Plan, guest_path
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -57,6 +59,8 @@ class WasmtimeInProcess(Engine):
     # -- host side ---------------------------------------------------------------------
 
     def locate(self, settings: EngineSettings) -> Installation:
+        import os
+
         # Where `import wasmtime` would find it (a regular package), without importlib.
         site = next((p for p in sys.path
                      if os.path.isfile(os.path.join(p or ".", "wasmtime", "__init__.py"))), None)
@@ -70,6 +74,8 @@ class WasmtimeInProcess(Engine):
 
     def cache_identity(self, installation: Installation) -> str:
         # The package version and the exact native library it loads.
+        import os
+
         library = ""
         if installation.import_paths:
             path = native_library(installation.import_paths[0])
@@ -100,7 +106,8 @@ class WasmtimeInProcess(Engine):
     def run(self, plan: Plan, env: list[tuple[str, str]]) -> int:
         # The launcher's own environment, read when the first WASI call starts the
         # runtime; the guest's is `env`, already taken.
-        os.environ.update(TOKIO_ONE_WORKER)
+        for name, value in TOKIO_ONE_WORKER.items():
+            posix.putenv(name, value)
         return self.run_on(binding(plan), plan, env)
 
     def run_on(self, wasmtime: Any, plan: Plan, env: list[tuple[str, str]]) -> int:
@@ -249,9 +256,10 @@ class WasmtimeInProcess(Engine):
 
 def native_library(site: str) -> str:
     """The libwasmtime the package in `site` loads, where its `_ffi` looks for it."""
-    machine = os.uname().machine
+    machine = posix.uname().machine
     machine = {"AMD64": "x86_64", "arm64": "aarch64", "ARM64": "aarch64"}.get(machine, machine)
-    return os.path.join(site, "wasmtime", f"{sys.platform}-{machine}", "_libwasmtime.so")
+    prefix = site if not site or site.endswith("/") else site + "/"  # as os.path.join
+    return f"{prefix}wasmtime/{sys.platform}-{machine}/_libwasmtime.so"
 
 
 def binding(plan: Plan) -> Any:

@@ -188,7 +188,7 @@ def resolve_engine(decision: Decision, spec: dict[str, Any], config: NodeConfig,
     """
     from runwasm import limits as pod_limits
     from runwasm import wasmfile
-    from runwasm.engines import base, registry
+    from runwasm.engines import base, import_paths, registry
 
     name = decision.engine
     settings = registry.settings_for(config.engines, name)
@@ -213,7 +213,7 @@ def resolve_engine(decision: Decision, spec: dict[str, Any], config: NodeConfig,
     if limits.max_memory is None and base.MAX_MEMORY in supported:
         limits.max_memory = pod_limits.cgroup_memory_limit(spec)
     runner = Runner(name, adapter, settings, installation, limits, sockets,
-                    registry.import_root(name))
+                    import_paths.import_root(name))
     runner.invoke = invoke
     return runner
 

@@ -68,7 +68,7 @@ def _is_kept(destination: str) -> bool:
 
 def launcher_paths(runner: Runner) -> tuple[str, list[str]]:
     """The interpreter the launcher runs on and the import path it needs."""
-    from runwasm.engines.registry import import_path
+    from runwasm.engines.import_paths import import_path
 
     installation = runner.installation
     interpreter = installation.interpreter or os.path.realpath(sys.executable)

@@ -15,7 +15,7 @@ It uses the C modules `_signal` and `_thread` directly: `signal` imports `enum` 
 from __future__ import annotations
 
 import _thread
-import os
+import posix  # not os (launcher/main.py says why)
 import sys
 import time
 
@@ -70,7 +70,7 @@ class Stopper:
         # Still here: the guest did not stop by itself.
         self._engine.kill()
         _flush()
-        os._exit(code)
+        posix._exit(code)
 
     def exit_code(self, guest_code: int) -> int:
         with self._lock:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from runwasm.engines import BUILTIN, registry
+from runwasm.engines import BUILTIN, import_paths, registry
 from runwasm.engines.base import EngineError, EngineSettings
 
 ADAPTER = '''
@@ -68,8 +68,8 @@ def test_third_party_adapter_is_found(third_party: Path) -> None:
     assert "echo" in registry.names()
     adapter = registry.load("echo")
     assert adapter.locate(EngineSettings()).version == "9.9"
-    assert registry.import_root("echo") == str(third_party)
-    assert registry.import_root("wasmtime") is None
+    assert import_paths.import_root("echo") == str(third_party)
+    assert import_paths.import_root("wasmtime") is None
 
 
 def test_broken_third_party_adapters_are_clear_errors(third_party: Path) -> None:

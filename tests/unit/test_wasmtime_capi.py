@@ -315,3 +315,32 @@ def test_reactor_failures_are_the_packages(app_root: Path,
         seen.append((codes, capfd.readouterr()))
     assert seen[0][0] == [EXIT_TRAP, EXIT_TRAP]
     assert seen[0] == seen[1]
+
+
+def test_the_launcher_runs_without_os_ctypes_or_the_package(app_root: Path) -> None:
+    """The whole default-engine launcher, start to exit, in a fresh interpreter: what it
+    imported when it ended (launcher/main.py says why not `os`)."""
+    import subprocess
+    import sys
+
+    module = _module(app_root, HELLO)
+    engine = wasmtime.Engine(wasmtime_inproc._config(wasmtime, {"epoch_interruption": True}))
+    artifact = app_root / "m.cwasm"
+    artifact.write_bytes(wasmtime.Module.from_file(engine, str(module)).serialize())
+    plan = _plan(module, app_root, artifact=str(artifact)).to_json()
+    site = [p for p in sys.path if p.endswith("site-packages")]
+    boot = ("import sys, posix; sys.path[:0] = sys.argv[2:]\n"
+            "import runwasm.engines.wasmtime_inproc as adapter\n"
+            f"adapter.APP_ROOT = {str(app_root)!r}  # the container's /.app\n"
+            "real = posix._exit\n"
+            "def report(code):\n"
+            "    seen = [m for m in ('os', 'ctypes', 'wasmtime') if m in sys.modules]\n"
+            "    sys.stdout.write(repr(seen) + '\\n'); sys.stdout.flush(); real(code)\n"
+            "posix._exit = report\n"
+            "sys.argv = sys.argv[:2]\n"
+            "from runwasm.launcher.main import main; main()\n")
+    done = subprocess.run([sys.executable, "-I", "-S", "-c", boot, plan,
+                           str(Path(wasmtime_inproc.__file__).parents[2]), *site],
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == ["hello", "[]"]
