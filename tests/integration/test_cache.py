@@ -437,3 +437,17 @@ def registry_locate() -> str:
     from runwasm.engines import registry
 
     return registry.load("wasmedge").locate(registry.settings_for({}, "wasmedge")).executable
+
+
+@needs_py310
+def test_wasmer_package_without_a_cache_compiles_in_the_container(
+        runtime: Runtime, modules: dict[str, Path], tmp_path: Path) -> None:
+    node = Node(tmp_path)
+    node.config.write_text(node.config.read_text().replace(f'dir = "{node.cache}"', 'dir = ""'))
+    bundle = wasm_bundle(tmp_path / "b", {"/hello.wasm": modules["hello"]}, ["/hello.wasm", "6"],
+                         annotations={"runwasm.io/engine": "wasmer"})
+    result = run(runtime, node, bundle)
+    assert result.returncode == 6 and result.stdout.startswith("Hello"), result.stderr
+    plan = json.loads(json.loads((bundle / "config.json").read_text())["process"]["args"][-1])
+    assert plan["engine"] == "wasmer" and plan["artifact"] == ""
+    assert not node.cache.exists()
