@@ -296,9 +296,11 @@ def test_exec_exact_env_and_argv(engine: Engine, modules: dict[str, Path],
 
 
 def test_one_tokio_worker(engine: Engine, modules: dict[str, Path]) -> None:
-    """Wasmtime (and Wasmer's CLI) run WASI calls on a tokio runtime that would start a
-    worker per CPU of the node; runwasm gives it one. This VM has 2 CPUs, where the
-    default would show 2 (a 1-CPU machine cannot tell the two apart)."""
+    """Wasmtime runs WASI calls on a tokio runtime that would start a worker per CPU of
+    the node; runwasm gives it one. This VM has 2 CPUs, where the default would show 2 (a
+    1-CPU machine cannot tell the two apart). WasmEdge and the wasmer package run none."""
+    if engine.label == "wasmer-cli":
+        pytest.skip("Wasmer's CLI gets TOKIO_WORKER_THREADS=1 too, but is not here to check")
     bundle = engine.bundle({"/tool.wasm": modules["tool"]}, ["/tool.wasm", "sleep", "600"])
     container_id = engine.start(bundle)
     deadline = time.monotonic() + 20
@@ -309,10 +311,7 @@ def test_one_tokio_worker(engine: Engine, modules: dict[str, Path]) -> None:
     assert state is not None
     tokio = [name for pid in _process_tree(state["pid"]) for name in _thread_names(pid)
              if name.startswith("tokio")]
-    if engine.name.startswith("wasmtime") or engine.label == "wasmer-cli":
-        assert len(tokio) == 1, tokio
-    else:
-        assert len(tokio) <= 1, tokio
+    assert len(tokio) == (1 if engine.name.startswith("wasmtime") else 0), tokio
 
 
 def _process_tree(pid: int) -> list[int]:
