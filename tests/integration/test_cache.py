@@ -451,3 +451,32 @@ def test_wasmer_package_without_a_cache_compiles_in_the_container(
     plan = json.loads(json.loads((bundle / "config.json").read_text())["process"]["args"][-1])
     assert plan["engine"] == "wasmer" and plan["artifact"] == ""
     assert not node.cache.exists()
+
+
+@needs_py310
+def test_wasmer_package_compiles_when_the_artifact_is_unusable(
+        modules: dict[str, Path], tmp_path: Path) -> None:
+    """The container side on the package's own interpreter: an artifact the package
+    cannot deserialize (one written by another build, say) is reported and the module
+    compiled instead."""
+    root = tmp_path / "app"  # stands in for the container's /.app
+    root.mkdir()
+    module = root / "hello.wasm"
+    module.write_bytes(modules["hello"].read_bytes())
+    artifact = tmp_path / "bad.cwasm"
+    artifact.write_bytes(b"not a wasmer artifact" * 100)
+    from runwasm.plan import Plan
+
+    plan = Plan(engine="wasmer", module=str(module), kind="module", args=["/hello.wasm", "5"],
+                cwd=str(root), readonly=False, artifact=str(artifact)).to_json()
+    site = next((PY310.parent.parent / "lib").glob("python3*/site-packages"))
+    code = ("import sys; sys.path[:0] = sys.argv[2:]\n"
+            "from runwasm.engines import wasmer\n"
+            f"wasmer.APP_ROOT = {str(root)!r}\n"
+            "from runwasm.plan import Plan\n"
+            "sys.exit(wasmer.Wasmer()._run_guest(Plan.from_json(sys.argv[1]), []))\n")
+    done = subprocess.run([str(PY310), "-I", "-S", "-c", code, plan, str(bundles.REPO),
+                           str(site)], capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 5, done.stderr
+    assert done.stdout.startswith("Hello from WebAssembly!")
+    assert done.stderr.startswith("runwasm: cached artifact unusable (")
