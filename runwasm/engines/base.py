@@ -160,6 +160,13 @@ def find_executable(name: str, configured: str = "") -> str | None:
     return search(configured or name)
 
 
+def build_stamp(path: str, name: str) -> str:
+    """`name:size:mtime_ns` of the file at `path`, for cache identities: a rebuilt or
+    replaced engine file changes it. OSError where there is no file."""
+    st = posix.stat(path)
+    return f"{name}:{st.st_size}:{st.st_mtime_ns}"
+
+
 def dist_version(site: str, distribution: str) -> str:
     """The version of `distribution` installed in `site`, from its .dist-info name."""
     prefix = distribution + "-"

@@ -42,6 +42,7 @@ from runwasm.engines.base import (
     EngineError,
     EngineSettings,
     Installation,
+    build_stamp,
 )
 from runwasm.engines.child import ChildProcessEngine
 from runwasm.plan import APP_ROOT, Plan
@@ -103,10 +104,8 @@ class WasmEdge(ChildProcessEngine):
     def cache_identity(self, installation: Installation) -> str:
         # The exact build: the binary and every library it loads (libwasmedge holds the
         # compiler, libLLVM its code generator), by size and modification time.
-        parts = []
-        for path in installation.files or (installation.executable,):
-            st = os.stat(path)
-            parts.append(f"{os.path.realpath(path)}:{st.st_size}:{st.st_mtime_ns}")
+        parts = [build_stamp(path, os.path.realpath(path))
+                 for path in installation.files or (installation.executable,)]
         return "wasmedge " + " ".join(sorted(parts))
 
     def codegen_settings(self, limits: Limits) -> dict[str, Any]:

@@ -10,8 +10,6 @@ would) with a one-line summary, like every engine.
 
 from __future__ import annotations
 
-import os
-
 from runwasm.engines import imports as engine_imports
 from runwasm.engines.base import (
     COMPONENTS,
@@ -23,6 +21,7 @@ from runwasm.engines.base import (
     WASI_P1,
     EngineError,
     Installation,
+    build_stamp,
 )
 from runwasm.engines.child import ChildProcessEngine
 from runwasm.plan import APP_ROOT, Plan
@@ -46,8 +45,7 @@ class WasmtimeCli(ChildProcessEngine):
     memory_markers = ("forcing trap when growing memory", "forcing a memory growth failure")
 
     def cache_identity(self, installation: Installation) -> str:
-        st = os.stat(installation.executable)
-        return f"wasmtime-cli {installation.executable}:{st.st_size}:{st.st_mtime_ns}"
+        return "wasmtime-cli " + build_stamp(installation.executable, installation.executable)
 
     def codegen_settings(self, limits: Limits) -> dict[str, Any]:
         return {"consume_fuel": limits.fuel is not None}

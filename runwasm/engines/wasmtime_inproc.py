@@ -31,6 +31,7 @@ from runwasm.engines.base import (
     EngineError,
     EngineSettings,
     Installation,
+    build_stamp,
     dist_version,
     missing,
 )
@@ -80,8 +81,7 @@ class WasmtimeInProcess(Engine):
         if installation.import_paths:
             path = native_library(installation.import_paths[0])
             try:
-                st = os.stat(path)
-                library = f"{os.path.basename(path)}:{st.st_size}:{st.st_mtime_ns}"
+                library = build_stamp(path, os.path.basename(path))
             except OSError:
                 pass
         return f"wasmtime-py {installation.version} {library}"
