@@ -32,6 +32,7 @@ from runwasm.engines.base import (
     EngineError,
     EngineSettings,
     Installation,
+    build_stamp,
     dist_version,
     missing,
 )
@@ -99,21 +100,18 @@ class Wasmer(ChildProcessEngine):
         try:
             native = sorted(n for n in os.listdir(os.path.join(site, "wasmer"))
                             if n.endswith(".so"))[0]
-            st = os.stat(os.path.join(site, "wasmer", native))
+            stamp = build_stamp(os.path.join(site, "wasmer", native), native)
         except (OSError, IndexError):
             return ""
         compiler = dist_version(site, "wasmer_compiler_cranelift")
-        return (f"wasmer-py {installation.version} cranelift {compiler} "
-                f"{native}:{st.st_size}:{st.st_mtime_ns}")
+        return f"wasmer-py {installation.version} cranelift {compiler} {stamp}"
 
     def precompile(self, module: str, out: str, codegen: dict[str, Any],
                    installation: Installation) -> None:
         """In the compile worker, on the package's interpreter."""
         wasmer, _, compiler = _package()
-        store = wasmer.Store(wasmer.engine.Universal(compiler))
         try:
-            with open(module, "rb") as f:
-                compiled = wasmer.Module(store, f.read())
+            _, compiled = _compile(wasmer, compiler, module)
         except (RuntimeError, ValueError, TypeError) as e:
             raise EngineError(f"cannot compile: {e}") from None
         with open(out, "wb") as f:
@@ -196,10 +194,8 @@ class Wasmer(ChildProcessEngine):
                     return store, wasmer.Module.deserialize(store, f.read())
             except (RuntimeError, ValueError, TypeError, OSError) as e:
                 sys.stderr.write(f"runwasm: cached artifact unusable ({e}); compiling\n")
-        store = wasmer.Store(wasmer.engine.Universal(compiler))
         try:
-            with open(plan.module, "rb") as f:
-                return store, wasmer.Module(store, f.read())
+            return _compile(wasmer, compiler, plan.module)
         except (RuntimeError, ValueError, TypeError, OSError) as e:
             raise EngineError(f"cannot compile {guest_path(plan.module)}: {e}") from None
 
@@ -213,6 +209,14 @@ class Wasmer(ChildProcessEngine):
         if self._pid:
             sys.stderr.write("runwasm: wasmer did not stop after SIGTERM; sending SIGKILL\n")
             os.kill(self._pid, signal.SIGKILL)
+
+
+def _compile(wasmer: Any, compiler: Any, path: str) -> tuple[Any, Any]:
+    """(store, module) compiled from the file with Cranelift; the package's errors as
+    it raises them."""
+    store = wasmer.Store(wasmer.engine.Universal(compiler))
+    with open(path, "rb") as f:
+        return store, wasmer.Module(store, f.read())
 
 
 def _package() -> tuple[Any, Any, Any]:
