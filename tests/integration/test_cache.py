@@ -10,7 +10,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from engine_matrix import PY310
+from engine_matrix import NO_PY310, PY310
 from integration_support import (
     RUNWASM,
     WASMEDGE_KITS,
@@ -25,8 +25,7 @@ from devkit import bundles
 
 WASMEDGE_MISSING = engine_missing("wasmedge")
 needs_wasmedge = pytest.mark.skipif(bool(WASMEDGE_MISSING), reason=WASMEDGE_MISSING)
-needs_py310 = pytest.mark.skipif(not PY310.exists(), reason="no .venv310 with the wasmer "
-                                 "package (needs pyenv's Python 3.10)")
+needs_py310 = pytest.mark.skipif(not PY310.exists(), reason=NO_PY310)
 # The engines that compile into the cache here, by the annotations that choose them
 # (every Node's config names the wasmer package's interpreter).
 ENGINES = [
@@ -465,11 +464,13 @@ def test_wasmer_package_compiles_when_the_artifact_is_unusable(
     module.write_bytes(modules["hello"].read_bytes())
     artifact = tmp_path / "bad.cwasm"
     artifact.write_bytes(b"not a wasmer artifact" * 100)
+    from runwasm.engines.base import EngineSettings
+    from runwasm.engines.wasmer import Wasmer
     from runwasm.plan import Plan
 
     plan = Plan(engine="wasmer", module=str(module), kind="module", args=["/hello.wasm", "5"],
                 cwd=str(root), readonly=False, artifact=str(artifact)).to_json()
-    site = next((PY310.parent.parent / "lib").glob("python3*/site-packages"))
+    [site] = Wasmer().locate(EngineSettings(python=str(PY310))).import_paths
     code = ("import sys; sys.path[:0] = sys.argv[2:]\n"
             "from runwasm.engines import wasmer\n"
             f"wasmer.APP_ROOT = {str(root)!r}\n"
