@@ -6,7 +6,8 @@ process change:
   system directories (and the interpreter and packages the launcher needs, when they
   live elsewhere) are bind-mounted read-only at their usual paths;
 - the image rootfs is bind-mounted at APP_ROOT (read-only if root.readonly), and every
-  mount except /proc, /sys and /dev's own moves under it, with its destination
+  mount except /proc, /sys and /dev's own moves under it (the cgroup filesystem is
+  left out: LEFT_OUT), with its destination
   resolved inside the image as runc would resolve it (an image symlink can never send
   a volume onto the launcher's files);
 - name-service files also go to the skeleton's /etc, for the engine;
@@ -36,6 +37,11 @@ SYSTEM_DIRS: Final = ("usr", "lib", "lib32", "lib64", "libx32", "bin", "sbin")
 # Mounts that stay where the spec puts them: the launcher needs them, the guest never
 # sees them (WASI has no /proc, /sys or /dev).
 KEPT_MOUNTS: Final = ("/proc", "/sys", "/dev", "/dev/pts", "/dev/shm", "/dev/mqueue")
+# Left out of the view: the cgroup filesystem. Neither the launcher nor an engine reads it
+# (limits come from the spec, and runc applies them), the guest cannot see /sys at all,
+# and on a cgroup v1 node runc builds it from a tmpfs and a bind mount per hierarchy:
+# 4-5 ms of CPU in every start on this project's VMs.
+LEFT_OUT: Final = "/sys/fs/cgroup"
 NAME_SERVICE: Final = ("/etc/hosts", "/etc/resolv.conf", "/etc/hostname")
 HOST_ETC_FILES: Final = ("/etc/ld.so.cache",)
 _RO_BIND: Final = ["rbind", "ro", "nosuid", "nodev"]
@@ -64,6 +70,11 @@ class Changes:
 def _is_kept(destination: str) -> bool:
     dest = os.path.normpath(destination)
     return dest in KEPT_MOUNTS or dest.startswith(("/proc/", "/sys/"))
+
+
+def _is_left_out(destination: str) -> bool:
+    dest = os.path.normpath(destination)
+    return dest == LEFT_OUT or dest.startswith(LEFT_OUT + "/")
 
 
 def launcher_paths(runner: Runner) -> tuple[str, list[str]]:
@@ -203,7 +214,8 @@ def rewrite(spec: dict[str, Any], bundle: str, rootfs: str, decision: Decision,
     args = list(process.get("args") or [])
     _link_module_name(skeleton, runner.adapter.module_name(args), artifact or module)
 
-    kept = [m for m in mounts if _is_kept(m.get("destination", ""))]
+    kept = [m for m in mounts if _is_kept(m.get("destination", ""))
+            and not _is_left_out(m.get("destination", ""))]
     app = {"destination": APP_ROOT, "type": "bind", "source": rootfs,
            "options": ["rbind", "ro"] if readonly else ["rbind"]}
     moved = []

@@ -4,6 +4,7 @@ read-only roots, terminals and what the guest can (not) see."""
 from __future__ import annotations
 
 import array
+import json
 import os
 import socket
 import threading
@@ -221,6 +222,47 @@ def test_runc_manages_a_wasm_container(runtime: Runtime, modules: dict[str, Path
     assert runtime.runc("kill", container_id, "KILL").returncode == 0
     assert runtime.runc("delete", "--force", container_id).returncode == 0
     assert container_id not in runtime.listed()
+
+
+
+def _mount_points(pid: int) -> list[str]:
+    return [line.split()[4] for line in Path(f"/proc/{pid}/mountinfo").read_text().splitlines()]
+
+
+def test_the_view_leaves_out_only_the_cgroup_filesystem(runtime: Runtime,
+                                                         modules: dict[str, Path],
+                                                         tmp_path: Path) -> None:
+    """The launcher's view keeps /proc, /sys and /dev's own mounts but not the cgroup
+    filesystem runc would build for them (a tmpfs and a bind per v1 hierarchy): nothing in
+    the container reads it. The container is still in its own cgroup, under its limits."""
+    bundle = wasm_bundle(tmp_path / "b", {"/tool.wasm": modules["tool"]},
+                         ["/tool.wasm", "sleep", "600"])
+    original = json.loads((bundle / "config.json").read_text())
+    assert "/sys/fs/cgroup" in [m["destination"] for m in original["mounts"]]
+    original.setdefault("linux", {}).setdefault("resources", {})["memory"] = {
+        "limit": 256 * 1024 * 1024}
+    (bundle / "config.json").write_text(json.dumps(original))
+    container_id = runtime.new_id()
+    created = runtime.create(bundle, container_id)
+    assert created.returncode == 0, created.stderr
+    try:
+        pid = runtime.state(container_id)["pid"]  # type: ignore[index]
+        points = _mount_points(pid)
+        for kept in ("/proc", "/sys", "/dev", "/dev/pts", "/dev/shm", "/dev/mqueue"):
+            assert kept in points, points
+        assert not [p for p in points if p == "/sys/fs/cgroup" or
+                    p.startswith("/sys/fs/cgroup/")], points
+        # runc still put the container in its own memory cgroup with the spec's limit.
+        memory = next(line.split(":", 2)[2] for line in
+                      Path(f"/proc/{pid}/cgroup").read_text().splitlines()
+                      if line.split(":")[1] in ("memory", ""))
+        limit_file = next(f for f in (Path("/sys/fs/cgroup/memory") / memory.lstrip("/")
+                                      / "memory.limit_in_bytes",
+                                      Path("/sys/fs/cgroup") / memory.lstrip("/") / "memory.max")
+                          if f.exists())
+        assert int(limit_file.read_text()) == 256 * 1024 * 1024
+    finally:
+        runtime.runc("delete", "--force", container_id)
 
 
 WAT_REACTOR_RUN = """(module
