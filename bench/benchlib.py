@@ -138,18 +138,28 @@ def delete(root: str, container: str, runtime: str = "runc",
                        stderr=subprocess.DEVNULL, env=env, check=False)
 
 
-def measure(title: str, commands: list[Command], runs: int, warmup: int) -> None:
-    """Warm up, then run the commands round-robin `runs` times (drift hits all alike)."""
+def measure(title: str, commands: list[Command], runs: int, warmup: int,
+            settle_ms: float = 0.0) -> None:
+    """Warm up, then run the commands round-robin `runs` times (drift hits all alike),
+    each after `settle_ms` of quiet, so none starts in the wake of the one before it
+    (bench/README.md: what a command leaves warm in the kernel)."""
+    settle = f", each after {settle_ms:g} ms of quiet" if settle_ms else ", back to back"
     print(f"{title}: {warmup} warm-up + {runs} interleaved rounds of {len(commands)} "
-          "commands", file=sys.stderr, flush=True)
+          f"commands{settle}", file=sys.stderr, flush=True)
+
+    def once(command: Command) -> float:
+        if settle_ms:
+            time.sleep(settle_ms / 1e3)
+        return command.once()
+
     for _ in range(warmup):
         for command in commands:
-            command.once()
+            once(command)
     for command in commands:
         command.reset()
     for _ in range(runs):
         for command in commands:
-            command.samples_ms.append(command.once())
+            command.samples_ms.append(once(command))
 
 
 def paired(a: Command, b: Command) -> tuple[float, float]:

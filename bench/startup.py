@@ -1,10 +1,11 @@
 """Startup benchmark: runwasm beside runc, crun and crun's own Wasm handlers, in one run.
 
     .venv/bin/python bench/startup.py [--runs N] [--warmup N] [--concurrent N]
-                                      [--root DIR] [--breakdown]
+                                      [--root DIR] [--breakdown] [--settle MS]
 
 Groups, each run round-robin (A, B, C, A, B, C, ...) so drift on the machine hits every
-command alike:
+command alike, each command after --settle ms of quiet so that none rides on what the
+one before it left warm in the kernel (bench/README.md):
 
 1. start: create+start+wait+delete (`run`) of runc and crun busybox `true`, a WASI hello
    through runwasm on each installed engine, the same module on crun's WasmEdge and
@@ -46,6 +47,11 @@ WASM_RATIO_MAX = 2.5  # Wasm hello on the default engine / runc busybox true
 CREATE_SLACK_MS = 3.0  # runwasm create - runc create <= bare interpreter start + this
 PASSTHROUGH_SLACK_MS = 3.0  # runwasm state - runc state <= bare interpreter start + this
 CHEAP_GROUP_FACTOR = 3  # rounds of the create and passthrough groups, per --runs
+# Quiet before each timed command. Back to back, a runc command that follows another
+# container's teardown within ~25 ms skips the RCU grace period runc's cgroup attach
+# otherwise waits for (~10 ms here); one behind runwasm's handler never can. From 50 ms
+# on every command starts alike (bench/README.md has the measurements).
+SETTLE_MS = 50.0
 
 RUNC_TRUE = "runc run, busybox true"
 CRUN_TRUE = "crun run, busybox true"
@@ -244,7 +250,7 @@ def verdict(ok: bool) -> str:
     return "met" if ok else "NOT MET"
 
 
-def report(commands: list[Command], runs: int, notes: list[str],
+def report(commands: list[Command], runs: int, settle_ms: float, notes: list[str],
            concurrency: tuple[list[str], bool] | None) -> None:
     by_label = {c.label: c for c in commands}
     base = by_label[RUNC_TRUE].median()
@@ -252,7 +258,9 @@ def report(commands: list[Command], runs: int, notes: list[str],
     print()
     print(f"{'command':<{width}}  {'median':>8}  {'p90':>8}  {'min':>8}  {'vs runc':>8}  "
           f"{'cpu':>7}   (ms; start: {runs} rounds, create and passthrough: "
-          f"{runs * CHEAP_GROUP_FACTOR}; cpu: user+sys of the process tree)")
+          f"{runs * CHEAP_GROUP_FACTOR}; "
+          f"{f'each after {settle_ms:g} ms of quiet' if settle_ms else 'back to back'}; "
+          "cpu: user+sys of the process tree)")
     for command in commands:
         print(f"{command.label:<{width}}  {command.median():8.2f}  {command.p90():8.2f}  "
               f"{min(command.samples_ms):8.2f}  {command.median() / base:7.2f}x  "
@@ -325,9 +333,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--root", default=DEFAULT_ROOT, help="runc root directory to use")
     parser.add_argument("--breakdown", action="store_true",
                         help="also time engine-view variants: where a Wasm start goes")
+    parser.add_argument("--settle", type=float, default=SETTLE_MS, metavar="MS",
+                        help=f"quiet before each timed command (default {SETTLE_MS:g}; "
+                             "0: back to back)")
     args = parser.parse_args(argv)
-    if args.runs < 1 or args.warmup < 0 or args.concurrent < 0:
-        parser.error("--runs must be >= 1, --warmup and --concurrent >= 0")
+    if args.runs < 1 or args.warmup < 0 or args.concurrent < 0 or args.settle < 0:
+        parser.error("--runs must be >= 1, --warmup, --concurrent and --settle >= 0")
     if os.geteuid() != 0:
         print("startup.py: run as root (it creates containers)", file=sys.stderr)
         return 2
@@ -343,14 +354,14 @@ def main(argv: list[str] | None = None) -> int:
     concurrency: tuple[list[str], bool] | None = None
     try:
         start = start_group(bench, args.breakdown, notes)
-        measure("1/3 start", start, args.runs, args.warmup)
+        measure("1/3 start", start, args.runs, args.warmup, args.settle)
         # The create and passthrough groups are cheap and their differences small: more
         # rounds for them.
         cheap_runs = args.runs * CHEAP_GROUP_FACTOR
         create = create_group(bench)
-        measure("2/3 create", create, cheap_runs, args.warmup)
+        measure("2/3 create", create, cheap_runs, args.warmup, args.settle)
         passthrough = passthrough_group(bench)
-        measure("3/3 passthrough", passthrough, cheap_runs, args.warmup)
+        measure("3/3 passthrough", passthrough, cheap_runs, args.warmup, args.settle)
         if args.concurrent:
             print(f"concurrency: {args.concurrent} creates at once", file=sys.stderr)
             concurrency = concurrent(bench, args.concurrent)
@@ -365,7 +376,7 @@ def main(argv: list[str] | None = None) -> int:
         load = benchlib.load_line()
         bench.cleanup()
     print(benchlib.run_line(f"python {sys.version.split()[0]}", load))
-    report([*start, *create, *passthrough], args.runs, notes, concurrency)
+    report([*start, *create, *passthrough], args.runs, args.settle, notes, concurrency)
     return 0
 
 
