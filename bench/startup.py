@@ -10,8 +10,9 @@ one before it left warm in the kernel (bench/README.md):
 1. start: create+start+wait+delete (`run`) of runc and crun busybox `true`, a WASI hello
    through runwasm on each installed engine, the same module on crun's WasmEdge and
    Wasmtime handlers (../shared/peers), and busybox `true` through runwasm;
-2. create: `runwasm create` vs `runc create` of a busybox bundle, and a bare interpreter
-   start (the Linux-create overhead);
+2. create: `runwasm create` vs `runc create` of a busybox bundle, a bare interpreter
+   start, and the handler alone (runwasm and a bare interpreter each exec'ing `true` in
+   runc's place): the Linux-create overhead;
 3. passthrough: `runwasm state` vs `runc state`, and a bare interpreter start;
 4. concurrency: N concurrent `runwasm create` of one module on an empty cache (all must
    succeed with one compile) beside N concurrent `runc create` of busybox.
