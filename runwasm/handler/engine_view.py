@@ -190,7 +190,7 @@ def rewrite(spec: dict[str, Any], bundle: str, rootfs: str, decision: Decision,
     process = dict(spec.get("process") or {})
     root = spec.get("root") or {}
     readonly = bool(root.get("readonly"))
-    mounts = list(spec.get("mounts") or [])
+    mounts = [m for m in spec.get("mounts") or [] if not _is_left_out(m.get("destination", ""))]
 
     interpreter, import_paths = launcher_paths(runner)
     host_binds = _host_binds(interpreter, import_paths, runner.installation.host_paths)
@@ -214,8 +214,7 @@ def rewrite(spec: dict[str, Any], bundle: str, rootfs: str, decision: Decision,
     args = list(process.get("args") or [])
     _link_module_name(skeleton, runner.adapter.module_name(args), artifact or module)
 
-    kept = [m for m in mounts if _is_kept(m.get("destination", ""))
-            and not _is_left_out(m.get("destination", ""))]
+    kept = [m for m in mounts if _is_kept(m.get("destination", ""))]
     app = {"destination": APP_ROOT, "type": "bind", "source": rootfs,
            "options": ["rbind", "ro"] if readonly else ["rbind"]}
     moved = []
