@@ -143,9 +143,8 @@ def measure(title: str, commands: list[Command], runs: int, warmup: int,
     """Warm up, then run the commands round-robin `runs` times (drift hits all alike),
     each after `settle_ms` of quiet, so none starts in the wake of the one before it
     (bench/README.md: what a command leaves warm in the kernel)."""
-    settle = f", each after {settle_ms:g} ms of quiet" if settle_ms else ", back to back"
     print(f"{title}: {warmup} warm-up + {runs} interleaved rounds of {len(commands)} "
-          f"commands{settle}", file=sys.stderr, flush=True)
+          f"commands, {settled(settle_ms)}", file=sys.stderr, flush=True)
 
     def once(command: Command) -> float:
         if settle_ms:
@@ -160,6 +159,11 @@ def measure(title: str, commands: list[Command], runs: int, warmup: int,
     for _ in range(runs):
         for command in commands:
             command.samples_ms.append(once(command))
+
+
+def settled(settle_ms: float) -> str:
+    """How `measure` spaced the commands, for the report."""
+    return f"each after {settle_ms:g} ms of quiet" if settle_ms else "back to back"
 
 
 def paired(a: Command, b: Command) -> tuple[float, float]:

@@ -194,11 +194,13 @@ def create_group(bench: Bench) -> list[Command]:
     true = os.path.realpath(shutil.which("true") or "/usr/bin/true")
     noop_config = bench.tmp / "config-true.toml"
     noop_config.write_text(f'[runtime]\ndelegate = "{true}"\n')
-    noop = runwasm(bench, "create", RUNWASM_CREATE_TRUE, bundle, "runwasm-create-true")
-    noop.env = {**bench.env, "RUNWASM_CONFIG": str(noop_config)}
-    noop.container = ""  # nothing is created
+    # No container is created, so none is registered for deletion.
+    create_args = ["--root", bench.root, "create", "--bundle", str(bundle),
+                   f"{bench.tag}-runwasm-create-true"]
+    noop = Command(RUNWASM_CREATE_TRUE, [str(RUNWASM), *create_args],
+                   env={**bench.env, "RUNWASM_CONFIG": str(noop_config)})
     bare_noop = Command(BARE_EXEC_TRUE, [benchlib.interpreter(), "-I", "-S", "-c", EXEC_ARGV,
-                                         true, *noop.argv[1:]])
+                                         true, *create_args])
     return [runc_create(bench, RUNC_CREATE, bundle, "runc-create"),
             runwasm(bench, "create", RUNWASM_CREATE, bundle, "runwasm-create"),
             Command(BARE, [benchlib.interpreter(), "-I", "-S", "-c", "pass"]), bare_exec,
@@ -274,7 +276,7 @@ def report(commands: list[Command], runs: int, settle_ms: float, notes: list[str
     print(f"{'command':<{width}}  {'median':>8}  {'p90':>8}  {'min':>8}  {'vs runc':>8}  "
           f"{'cpu':>7}   (ms; start: {runs} rounds, create and passthrough: "
           f"{runs * CHEAP_GROUP_FACTOR}; "
-          f"{f'each after {settle_ms:g} ms of quiet' if settle_ms else 'back to back'}; "
+          f"{benchlib.settled(settle_ms)}; "
           "cpu: user+sys of the process tree)")
     for command in commands:
         print(f"{command.label:<{width}}  {command.median():8.2f}  {command.p90():8.2f}  "
